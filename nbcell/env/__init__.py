@@ -1,0 +1,1 @@
+"""The cell-layout MDP in JAX (placement and routing as pure ``reset``/``step``)."""
