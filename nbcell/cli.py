@@ -3,6 +3,7 @@
     nbcell cells source=PATH [format=json|table] [process=NAME]
     nbcell size  source=PATH target=NAME out=DIR
     nbcell port  [source=PATH] [target=NAME] [out=DIR]
+    nbcell check target=NAME gds=PATH [netlist=PATH] out=DIR
 
 ``source=`` takes a config of the ``source`` group (``builtin``, ``sky130_hd`` ...)
 or a path; ``target=`` a config of the ``target`` group or a process YAML path.
@@ -28,7 +29,7 @@ from nbcell.sizing import SizingError, SizingRule, check_sized, size_cell
 
 log = logging.getLogger("nbcell")
 CONF = Path(__file__).parent / "conf"
-COMMANDS = ("cells", "size", "port")
+COMMANDS = ("cells", "size", "port", "check")
 
 
 class UsageError(Exception):
@@ -120,9 +121,29 @@ def cmd_port(cfg: DictConfig) -> int:
     return 1 if failed else 0
 
 
+def cmd_check(cfg: DictConfig) -> int:
+    """DRC + LVS of existing layouts; writes ``out/check.json`` and per-cell reports."""
+    from nbcell.drc.check import check_layouts  # klayout is only needed here
+
+    if not cfg.gds:
+        raise UsageError("check needs gds=PATH (a GDS file or a folder of GDS files)")
+    proc = load_process(cfg.target.name)
+    report = check_layouts(proc, Path(cfg.gds), Path(cfg.netlist) if cfg.netlist else None, Path(cfg.out),
+                           cfg.cells)
+    rows = report["cells"]
+    drc_bad = [r["name"] for r in rows if r["drc_violations"] or r["error"]]
+    lvs_bad = [r["name"] for r in rows if r["lvs_match"] is False or r["pins_ok"] is False]
+    for r in rows:
+        if r["error"]:
+            log.error("%s: %s", r["name"], r["error"])
+    log.info("check: %d cells, %d with DRC violations or errors, %d LVS mismatches; %s/check.json",
+             len(rows), len(drc_bad), len(lvs_bad), cfg.out)
+    return 1 if drc_bad or lvs_bad else 0
+
+
 @hydra.main(config_path="conf", config_name="config", version_base=None)
 def _app(cfg: DictConfig) -> int:
-    handler = {"cells": cmd_cells, "size": cmd_size, "port": cmd_port}[cfg.command]
+    handler = {"cells": cmd_cells, "size": cmd_size, "port": cmd_port, "check": cmd_check}[cfg.command]
     try:
         code = handler(cfg)
     except (UsageError, PdkError, FileNotFoundError) as e:

@@ -3,25 +3,29 @@
 The simulator here is deliberately independent of the generator: it reads only
 the ``M`` lines of the emitted text. Nets take 0, 1 or X; a transistor conducts
 when its gate is 1 (NMOS) or 0 (PMOS) and may conduct when its gate is X. Each
-step recomputes every net from the previous step's gate values (unit delay),
-until nothing changes. A net joined to no supply or input keeps its charge,
-which is how latches and flip-flops keep state between steps; when charge is
-shared, gate-loaded nets and pins outweigh series-stack nodes.
+step recomputes every net from the previous step's gate values (unit delay, or
+random delays for the sequential cells), until nothing changes. A net joined to
+no supply or input keeps its charge, which is how latches and flip-flops keep
+state between steps; when charge is shared, gate-loaded nets and pins outweigh
+series-stack nodes. Two pull networks both conducting is a fight.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import random
 import re
+import subprocess
+import sys
 
 import pytest
 
 import nbcell.builtin as builtin
 from nbcell.builtin import expr
-from nbcell.builtin.functions import CellSpec, Stage, TriInv
-from nbcell.builtin.generator import GeneratorError, devices
+from nbcell.builtin.functions import CellSpec, Stage, TGate, TriInv
+from nbcell.builtin.generator import GeneratorError, devices, subckt
 
 X = "X"
 CELLS = builtin.cells()
@@ -105,7 +109,7 @@ class Sim:
                 maybe.append((d, s))
             elif gv == (1 if model == "nmos" else 0):
                 on.append((d, s))
-        sfind, stouch, smembers = self._components(vals, on)
+        sfind, stouch, _ = self._components(vals, on)
         wfind, wtouch, wmembers = self._components(vals, on + maybe)
         new = dict(vals)
         fights, floating = set(), set()
@@ -130,31 +134,29 @@ class Sim:
                 new[n] = possible.pop() if len(possible) == 1 else X
         return new, fights, floating
 
-    def settle(self, inputs: dict[str, int], state: dict | None = None, limit: int = 200):
+    def settle(self, inputs: dict[str, int], state: dict | None = None, rng: random.Random | None = None,
+               limit: int = 500):
         """Apply ``inputs`` to ``state`` (net values, X where unknown) and run to a fixed point.
 
-        Two phases (Eichelberger): first the changing inputs are X and every
-        net that may change goes to X; then the new inputs are applied and the
-        nets resolve. A race or a keeper that could lose its value then shows
-        as X instead of depending on the order of evaluation.
+        Without ``rng`` every net moves each step (unit delay). With it, each
+        changing net moves or waits at random, as if delays were arbitrary: a
+        design whose result depends on the order of events shows up as a
+        wrong or X result for some order.
         """
         vals = {n: X for n in self.nets}
         if state:
             vals.update({n: state[n] for n in self.nets})
         vals.update({"VDD": 1, "VSS": 0})
-        old = {k: state.get(k, X) if state else X for k in inputs}
-        vals.update({k: v if old[k] == v else X for k, v in inputs.items()})
-        while True:  # phase 1: monotone towards X, so it ends
-            new, _, _ = self.step(vals)
-            merged = {n: v if new[n] == v else X for n, v in vals.items()}
-            if merged == vals:
-                break
-            vals = merged
         vals.update(inputs)
         for _ in range(limit):
             new, fights, floating = self.step(vals)
             if new == vals:
                 return new, fights, floating
+            if rng is not None:
+                changed = [n for n in self.nets if new[n] != vals[n]]
+                keep = [n for n in changed if rng.random() < 0.5]
+                for n in keep[: len(changed) - 1]:  # at least one net moves
+                    new[n] = vals[n]
             vals = new
         raise AssertionError(f"{self.name}: no fixed point after {limit} steps for {inputs}")
 
@@ -184,6 +186,18 @@ def one_bit_walk(names, steps, seed):
 def test_deterministic():
     assert builtin.library_text() == builtin.library_text()
     assert [builtin.cell_text(c.name) for c in CELLS] == [builtin.cell_text(c.name) for c in builtin.cells()]
+
+
+def test_deterministic_across_processes():
+    code = "import hashlib, nbcell.builtin as b; print(hashlib.sha256(b.library_text().encode()).hexdigest())"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    digests = set()
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed,
+               "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        digests.add(out.stdout.strip())
+    assert digests == {hashlib.sha256(builtin.library_text().encode()).hexdigest()}
 
 
 def test_names_unique_and_count():
@@ -254,6 +268,18 @@ def test_write_library(tmp_path):
     assert again == out and os.listdir(tmp_path / "lib") == ["nbcell_builtin.spice"]
 
 
+def test_project_reader_reads_it():
+    from nbcell.library import read_library
+
+    res = read_library("builtin")
+    assert not res.errors
+    assert [c.name for c in res.cells] == ids(CELLS)
+    for cell, spec in zip(res.cells, CELLS):
+        assert cell.pins == spec.pins
+        assert len(cell.transistors) == len(devices(spec))
+        assert {(t.model, t.type) for t in cell.transistors} <= {("nmos", "n"), ("pmos", "p")}
+
+
 def test_expression_syntax():
     body = expr.inverting_body("!(A&B | C&(D|E))")
     assert expr.variables(body) == ["A", "B", "C", "D", "E"]
@@ -278,6 +304,25 @@ def test_generator_rejects_bad_descriptions():
                         good.behaviour, good.kind, good.doc)
         with pytest.raises(GeneratorError):
             devices(spec)
+
+
+def test_transmission_gate_primitive():
+    """No library cell needs a transmission gate today; check the primitive on a TG mux."""
+    base = next(c for c in CELLS if c.name == "nbcell__mux2_1")
+    stages = (Stage("an0", "!A0"), Stage("an1", "!A1"), Stage("sn", "!S"),
+              TGate("an0", "yn", "sn", "S"), TGate("an1", "yn", "S", "sn"), Stage("Y", "!yn"))
+    spec = CellSpec("nbcell__tgmux2_1", "TGMUX2", 1, base.inputs, base.outputs, stages,
+                    base.behaviour, "comb", "")
+    text = subckt(spec)
+    _, _, mos = parse_subckt(text)
+    tg = [m for m in mos if {m[1], m[3]} == {"an0", "yn"}]
+    assert sorted((m[2], m[5], m[6]) for m in tg) == [("S", "pmos", 1.5), ("sn", "nmos", 1.0)]
+    sim = Sim(text, spec.inputs)
+    state = None
+    for vec in list(vectors(spec.inputs)) * 2:
+        state, fights, floating = sim.settle(vec, state)
+        assert not fights and not floating & sim.gate_nets
+        assert state["Y"] == spec.evaluate(vec)["Y"], f"{vec}"
 
 
 # --- behaviour checks ----------------------------------------------------------
@@ -324,20 +369,25 @@ SEQ = BY_KIND["latch"] + BY_KIND["flop"]
 class Seq:
     """Drive a sequential cell step by step, carrying the net values between steps."""
 
-    def __init__(self, cell: CellSpec):
+    def __init__(self, cell: CellSpec, seed: int | None = None):
         self.cell, self.sim, self.state = cell, sim_of(cell), None
+        self.rng = None if seed is None else random.Random(seed)
 
     def __call__(self, **inputs) -> int | str:
-        self.state, fights, floating = self.sim.settle(inputs, self.state)
+        self.state, fights, floating = self.sim.settle(inputs, self.state, self.rng)
         assert not fights, f"{inputs}: fight on {sorted(fights)}"
         assert not (set(self.cell.outputs) | self.sim.gate_nets) & floating, f"{inputs}: floating"
         return self.state["Q"]
 
 
+SEEDS = [None, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("seed", SEEDS, ids=[f"delay-{s or 'unit'}" for s in SEEDS])
 @pytest.mark.parametrize("cell", SEQ, ids=ids(SEQ))
-def test_sequential_random_walk(cell):
+def test_sequential_random_walk(cell, seed):
     """Single-input changes from power-up; Q must match the behaviour whenever it is defined."""
-    run = Seq(cell)
+    run = Seq(cell, seed)
     prev_in, expected = None, None
     for vec in one_bit_walk(cell.inputs, 400, seed=cell.name):
         q = run(**vec)
@@ -352,6 +402,8 @@ def test_latch(cell):
     run = Seq(cell)
     for d in (0, 1, 0, 1):
         assert run(D=d, G=1) == d  # transparent
+        assert run(D=1 - d, G=1) == 1 - d
+        assert run(D=d, G=1) == d
         assert run(D=d, G=0) == d  # closes holding d
         assert run(D=1 - d, G=0) == d  # holds while D changes
         assert run(D=d, G=0) == d

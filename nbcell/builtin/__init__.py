@@ -8,9 +8,9 @@ deterministic, so the library needs no checked-in netlist.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
+from nbcell.atomic import write_text_atomic
 from nbcell.builtin.functions import CellSpec, Stage, TGate, TriInv, cell_specs
 from nbcell.builtin.generator import GeneratorError, Mos, devices, library, subckt
 
@@ -59,19 +59,4 @@ def write_library(path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     target = path if path.suffix == ".spice" and not path.is_dir() else path / FILE_NAME
-    target.parent.mkdir(parents=True, exist_ok=True)
-    text = library_text()
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return target
+    return write_text_atomic(target, library_text())

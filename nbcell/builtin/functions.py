@@ -152,33 +152,35 @@ def _inv(out: str, inp: str) -> Stage:
 
 
 def _gate(function: str, inputs: tuple[str, ...], expr: str, py: Callable[..., object],
-          drives: tuple[int, ...], invert: bool) -> Function:
-    """A single inverting stage ``Y = expr``, or, if ``invert``, ``yn = expr`` + inverter.
+          drives: tuple[int, ...], buffered: bool) -> Function:
+    """A single inverting stage ``Y = expr``, or, if ``buffered``, ``yn = expr`` + inverter.
 
     Non-inverting gates are the inverting stage followed by an inverter: only
     the inverter is scaled with the drive, so the input load stays at unit size.
     """
-    if invert:
+    if buffered:
         stages = (Stage("yn", expr), _inv("Y", "yn"))
     else:
         stages = (Stage("Y", expr),)
-    text = expr[2:-1] if invert else expr
+    text = expr[2:-1] if buffered else expr
     return Function(function, inputs, ("Y",), stages, _comb(("Y",), py), drives,
                     doc=f"Y = {text}")
 
 
-def _nand(n: int, drives, invert=False) -> Function:
+def _nand(n: int, drives, buffered=False) -> Function:
+    """NANDn, or ANDn if ``buffered``."""
     ins = tuple("ABCD"[:n])
-    name = ("AND" if invert else "NAND") + str(n)
-    py = (lambda **v: all(v.values())) if invert else (lambda **v: not all(v.values()))
-    return _gate(name, ins, "!(" + "&".join(ins) + ")", py, drives, invert)
+    name = ("AND" if buffered else "NAND") + str(n)
+    py = (lambda **v: all(v.values())) if buffered else (lambda **v: not all(v.values()))
+    return _gate(name, ins, "!(" + "&".join(ins) + ")", py, drives, buffered)
 
 
-def _nor(n: int, drives, invert=False) -> Function:
+def _nor(n: int, drives, buffered=False) -> Function:
+    """NORn, or ORn if ``buffered``."""
     ins = tuple("ABCD"[:n])
-    name = ("OR" if invert else "NOR") + str(n)
-    py = (lambda **v: any(v.values())) if invert else (lambda **v: not any(v.values()))
-    return _gate(name, ins, "!(" + "|".join(ins) + ")", py, drives, invert)
+    name = ("OR" if buffered else "NOR") + str(n)
+    py = (lambda **v: any(v.values())) if buffered else (lambda **v: not any(v.values()))
+    return _gate(name, ins, "!(" + "|".join(ins) + ")", py, drives, buffered)
 
 
 def _groups(sizes: str) -> list[tuple[str, ...]]:
@@ -267,37 +269,40 @@ def catalogue() -> tuple[Function, ...]:
         Function("TBUF", ("A", "OE"), ("Z",),
                  (_inv("an", "A"), _inv("oen", "OE"), TriInv("Z", "an", "OE", "oen")),
                  _tbuf, d12, kind="tristate", doc="Z = OE ? A : high-Z"),
-        # Static latch: D is buffered (pins see only gates), passed by a
-        # transmission gate while G=1 and held by a clocked-inverter loop while G=0.
+        # Sequential cells use clocked inverters only: a storage node's writer
+        # and keeper have opposite enables, so while the clock pair overlaps
+        # (both 0 or both 1) they can only pull the same way, never fight, and a
+        # value cannot race through: the pins see only gates.
+        #
+        # Static latch: open (m = !D) while G=1, held by the keeper while G=0.
         Function("DLAT", ("D", "G"), ("Q",),
-                 (*_clock("G", "gn", "gp"), _inv("dn", "D"),
-                  TGate("dn", "m", "gp", "gn"),
+                 (*_clock("G", "gn", "gp"),
+                  TriInv("m", "D", "gp", "gn"),
                   _inv("mb", "m"), TriInv("m", "mb", "gn", "gp"),
                   _inv("Q", "m")),
                  _dlat, d1, kind="latch", doc="Q = D while G=1, held while G=0"),
-        # Master-slave flip-flop built only from clocked inverters: master
-        # open while CLK=0, slave while CLK=1, each closed stage held by a
-        # clocked-inverter keeper. A node's writer and keeper have opposite
-        # enables, so while clkn/clkp overlap both can only pull the same way
-        # (no fight), and nothing passes backwards from slave to master.
+        # Master-slave (C2MOS) flip-flop: master open while CLK=0, slave while
+        # CLK=1. The slave reads the master node m1 directly: an inverter between
+        # them would let a 1-1 clock overlap pass new data straight through.
         Function("DFF", ("D", "CLK"), ("Q",),
                  (*_clock("CLK", "clkn", "clkp"),
                   TriInv("m1", "D", "clkn", "clkp"),
                   _inv("m2", "m1"), TriInv("m1", "m2", "clkp", "clkn"),
-                  TriInv("s1", "m2", "clkp", "clkn"),
+                  TriInv("s1", "m1", "clkp", "clkn"),
                   _inv("s2", "s1"), TriInv("s1", "s2", "clkn", "clkp"),
-                  _inv("Q", "s1")),
+                  _inv("Q", "s2")),
                  _dff, d12, kind="flop", doc="Q = D at the rising edge of CLK"),
-        # Same flop; reset (r = !RN) forces both loop outputs m2 and s2 low
-        # through NORs, so s1 = 1 and Q = !s1 = 0 at once, and both loops agree
+        # Same flop with reset: the slave loop gate is NAND(s1, RN), forcing
+        # s2 = 1 and so Q = 0 at once; the master loop gate NOR(m1, r), r = !RN,
+        # forces m1 = 1 so the slave reads 0 when open. Both loops then agree
         # with Q = 0 when RN is released, whatever the clock.
         Function("DFFR", ("D", "CLK", "RN"), ("Q",),
                  (*_clock("CLK", "clkn", "clkp"), _inv("r", "RN"),
                   TriInv("m1", "D", "clkn", "clkp"),
                   Stage("m2", "!(m1 | r)"), TriInv("m1", "m2", "clkp", "clkn"),
-                  TriInv("s1", "m2", "clkp", "clkn"),
-                  Stage("s2", "!(s1 | r)"), TriInv("s1", "s2", "clkn", "clkp"),
-                  _inv("Q", "s1")),
+                  TriInv("s1", "m1", "clkp", "clkn"),
+                  Stage("s2", "!(s1 & RN)"), TriInv("s1", "s2", "clkn", "clkp"),
+                  _inv("Q", "s2")),
                  _dffr, d1, kind="flop",
                  doc="Q = D at the rising edge of CLK; Q = 0 while RN=0"),
     ]

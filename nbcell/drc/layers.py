@@ -9,14 +9,17 @@ and only the recipes it depends on are evaluated. Derived recipes come from
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import klayout.db as db
 
 from nbcell.pdk import Technology
 
+_T = TypeVar("_T")
 _Op = Callable[[db.Region, db.Region], db.Region]
 
 #: boolean/topological recipe operators; both operands are regions
@@ -34,9 +37,13 @@ _REGION_OPS: dict[str, _Op] = {
 }
 #: sizing operators; the operand is a distance in µm (negative grow = shrink)
 _SIZE_SIGN = {"grow": 1, "shrink": -1}
+#: operators whose result is a subset of their left operand
+_SHRINKING = {"and", "not", "interacting", "not_interacting", "inside", "outside", "overlapping"}
+#: operators whose result shares no area with their right operand
+_EXCLUDING = {"not", "not_interacting", "outside"}
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")
 
-#: layer names that hold the cell footprint, in order of preference
+#: substrings of layer names that hold the cell footprint, in order of preference
 _FOOTPRINT_HINTS = ("boundary", "areaid_sc")
 
 
@@ -46,10 +53,6 @@ class Recipe:
 
     first: str
     steps: tuple[tuple[str, str], ...]
-
-    @property
-    def inputs(self) -> tuple[str, ...]:
-        return (self.first,) + tuple(x for op, x in self.steps if op not in _SIZE_SIGN)
 
 
 def parse_recipe(text: str) -> Recipe:
@@ -68,6 +71,71 @@ def parse_recipe(text: str) -> Recipe:
     return Recipe(tok[0], tuple(steps))
 
 
+class Recipes:
+    """The derived recipes of one technology, plus what they imply about set relations.
+
+    ``subset`` / ``disjoint`` are proofs from the recipe text alone (``ngate = tgate and
+    nplus`` lies inside ``nplus``; ``ndiff = ncomp not nwell`` never overlaps ``nwell``).
+    Rules use them to skip boolean operations whose result is empty by construction.
+    """
+
+    def __init__(self, tech: Technology):
+        self.by_name = {name: parse_recipe(text) for name, text in tech.derived.items()}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.by_name
+
+    def __getitem__(self, name: str) -> Recipe:
+        return self.by_name[name]
+
+    @functools.cache
+    def find_and(self, a: str, b: str) -> str | None:
+        """The derived layer whose recipe is ``a and b`` (or ``b and a``), if any."""
+        for name, r in self.by_name.items():
+            if (r.first, r.steps) in ((a, (("and", b),)), (b, (("and", a),))):
+                return name
+        return None
+
+    @functools.cache
+    def subset(self, x: str, y: str) -> bool:
+        """True if layer ``x`` provably lies inside layer ``y``."""
+        if x == y:
+            return True
+        r = self.by_name.get(x)
+        if r is None:
+            return False
+        ok = self.subset(r.first, y)
+        for op, arg in r.steps:
+            if op == "and":
+                ok = ok or self.subset(arg, y)
+            elif op == "or":
+                ok = ok and self.subset(arg, y)
+            elif op not in _SHRINKING:
+                ok = False
+        return ok
+
+    @functools.cache
+    def disjoint(self, x: str, y: str) -> bool:
+        """True if layers ``x`` and ``y`` provably share no area."""
+        return self._excludes(x, y) or self._excludes(y, x)
+
+    def _excludes(self, x: str, y: str) -> bool:
+        r = self.by_name.get(x)
+        if r is None:
+            return False
+        ok = self._excludes(r.first, y)
+        for op, arg in r.steps:
+            if op in _EXCLUDING:
+                ok = ok or self.subset(y, arg)
+            elif op == "and":
+                ok = ok or self.disjoint(arg, y)
+            elif op == "or":
+                ok = ok and self.disjoint(arg, y)
+            elif op not in _SHRINKING:
+                ok = False
+        return ok
+
+
 @dataclass
 class CellLayers:
     """Regions of one cell (flattened, in isolation), keyed by drawn or derived layer name."""
@@ -75,8 +143,9 @@ class CellLayers:
     tech: Technology
     layout: db.Layout
     cell: db.Cell
-    recipes: dict[str, Recipe]
+    recipes: Recipes
     _cache: dict[str, db.Region] = field(default_factory=dict)
+    _memo: dict[str, object] = field(default_factory=dict)
 
     @property
     def dbu(self) -> float:
@@ -89,44 +158,80 @@ class CellLayers:
     def __getitem__(self, name: str) -> db.Region:
         reg = self._cache.get(name)
         if reg is None:
-            reg = self._build(name)
-            self._cache[name] = reg
+            reg = self._cache[name] = self._build(name)
         return reg
 
     def empty(self, name: str) -> bool:
         return self[name].is_empty()
 
+    def edges(self, name: str) -> db.Edges:
+        """Outline of the merged layer, oriented (interior on the right), built once."""
+        return self.memo(f"edges:{name}", lambda: self[name].edges())
+
+    def intersection(self, names: list[str]) -> db.Region:
+        """``names[0] AND names[1] AND ...``, reusing derived layers with that recipe (``tgate``)."""
+        acc = names[0]
+        for other in names[1:]:
+            acc = self.recipes.find_and(acc, other) or self._and_memo(acc, other)
+        return self[acc]
+
+    def _and_memo(self, a: str, b: str) -> str:
+        key = f"{a}&{b}"
+        if key not in self._cache:
+            self._cache[key] = self[a] & self[b]
+        return key
+
+    def memo(self, key: str, build: Callable[[], _T]) -> _T:
+        """A helper object shared by several rules (a gate, an outline), built once per cell."""
+        obj = self._memo.get(key)
+        if obj is None:
+            obj = self._memo[key] = build()
+        return obj  # type: ignore[return-value]
+
+    def raw(self, *names: str) -> db.Region:
+        """The drawn shapes of these layers as they are (flattened, not merged; texts dropped)."""
+        idx = []
+        for name in names:
+            if name not in self.tech.layers:
+                raise KeyError(f"{self.tech.name}: {name!r} is not a drawn layer")
+            gds = self.tech.layers[name].gds
+            i = self.layout.find_layer(gds[0], gds[1])
+            if i is not None:
+                idx.append(i)
+        if not idx:
+            return db.Region()
+        if self.cell.child_cells() == 0:
+            # a leaf cell (all foundry cells): copying its shapes is cheaper than iterating
+            if len(idx) == 1:
+                return db.Region(self.cell.shapes(idx[0]))
+            reg = db.Region()
+            for i in idx:
+                reg.insert(self.cell.shapes(i))
+            return reg
+        return db.Region(db.RecursiveShapeIterator(self.layout, self.cell, idx))
+
     def _build(self, name: str) -> db.Region:
         if name in self.recipes:
             return self._derive(self.recipes[name])
-        if name not in self.tech.layers:
-            raise KeyError(f"{self.tech.name}: unknown layer {name!r}")
-        gds = self.tech.layers[name].gds
-        idx = self.layout.find_layer(gds[0], gds[1])
-        if idx is None:
-            return db.Region()
-        # the recursive iterator flattens the hierarchy; texts are dropped
-        return db.Region(self.cell.begin_shapes_rec(idx))
+        # merged once into a flat region: every later operation reuses it (ops on the
+        # layout-backed region re-walk the shapes and are ~25 % slower)
+        return self.raw(name).merged()
 
     def _derive(self, recipe: Recipe) -> db.Region:
         acc = self[recipe.first]
         for op, arg in recipe.steps:
             if op in _SIZE_SIGN:
                 acc = acc.sized(_SIZE_SIGN[op] * self.to_dbu(float(arg)))
+            elif acc.is_empty() and op in _SHRINKING:
+                break  # nothing left to intersect, subtract or select from
             else:
                 acc = _REGION_OPS[op](acc, self[arg])
         return acc
 
     def footprint(self) -> db.Box:
         """The cell's placement box (dbu): the boundary layer's bbox, else the cell bbox."""
-        names = [n for hint in _FOOTPRINT_HINTS for n in self.tech.layers if hint in n]
-        for n in names:
-            reg = self[n]
-            if not reg.is_empty():
-                return reg.bbox()
+        for hint in _FOOTPRINT_HINTS:
+            for name in self.tech.layers:
+                if hint in name and not self.empty(name):
+                    return self[name].bbox()
         return self.cell.bbox()
-
-
-def parse_recipes(tech: Technology) -> dict[str, Recipe]:
-    """All derived recipes of ``tech``, parsed (the model validator already checked the names)."""
-    return {name: parse_recipe(text) for name, text in tech.derived.items()}
