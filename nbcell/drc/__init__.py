@@ -22,25 +22,26 @@ __all__ = ["DrcResult", "Marker", "Markers", "RuleDataError", "checked_rules", "
 
 @dataclass(frozen=True)
 class _Plan:
-    """Per-technology preparation, reused for every cell."""
+    """Per-technology (and database unit) preparation, reused for every cell."""
 
     tech: Technology
     recipes: Recipes
     specs: tuple[Spec, ...]
 
 
-_PLANS: dict[int, _Plan] = {}
+_PLANS: dict[tuple[int, float], _Plan] = {}
 
 
-def _plan(tech: Technology) -> _Plan:
-    plan = _PLANS.get(id(tech))
-    if plan is None or plan.tech is not tech:
-        rules = tuple(checked_rules(tech))
+def _plan(tech: Technology, dbu: float) -> _Plan:
+    key = (id(tech), dbu)
+    plan = _PLANS.get(key)
+    if plan is None or plan.tech is not tech:  # id() of a collected tech may be reused
+        rules = checked_rules(tech)
         missing = sorted({r.kind for r in rules} - set(CHECKS))
         if missing:
             raise NotImplementedError(f"{tech.name}: no check for rule kind(s) {missing}")
-        specs = tuple(Spec.of(r, tech.dbu) for r in rules)
-        plan = _PLANS[id(tech)] = _Plan(tech, Recipes(tech), specs)
+        specs = tuple(Spec.of(r, dbu) for r in rules)
+        plan = _PLANS[key] = _Plan(tech, Recipes(tech), specs)
     return plan
 
 
@@ -50,10 +51,11 @@ def checked_rules(tech: Technology) -> list[Rule]:
 
 
 def run_drc(layout: db.Layout, cell: db.Cell, tech: Technology) -> DrcResult:
-    """Check ``cell`` (flattened, in isolation) against every checked rule of ``tech``."""
-    if abs(layout.dbu - tech.dbu) > 1e-12:
-        raise ValueError(f"layout dbu {layout.dbu} differs from {tech.name} dbu {tech.dbu}")
-    plan = _plan(tech)
+    """Check ``cell`` (flattened, in isolation) against every checked rule of ``tech``.
+
+    Rule values (µm) are converted with the layout's own database unit.
+    """
+    plan = _plan(tech, layout.dbu)
     layers = CellLayers(tech, layout, cell, plan.recipes)
     res = DrcResult(cell.name, layout.dbu)
     for spec in plan.specs:
@@ -64,6 +66,5 @@ def run_drc(layout: db.Layout, cell: db.Cell, tech: Technology) -> DrcResult:
             res.not_evaluated[rule.id] = str(e)
             continue
         res.evaluated.append(rule)
-        for m in found:
-            res.hits.append((rule, m))
+        res.hits.extend((rule, m) for m in found)
     return res

@@ -164,6 +164,10 @@ class CellLayers:
     def empty(self, name: str) -> bool:
         return self[name].is_empty()
 
+    def is_box(self, name: str) -> bool:
+        """True if the layer is one rectangle."""
+        return self.memo(f"is_box:{name}", lambda: self[name].is_box())
+
     def edges(self, name: str) -> db.Edges:
         """Outline of the merged layer, oriented (interior on the right), built once."""
         return self.memo(f"edges:{name}", lambda: self[name].edges())

@@ -769,8 +769,11 @@ def _unknown_layers(layout: kdb.Layout, cell: kdb.Cell, process: Process) -> lis
     return sorted(out, key=lambda x: tuple(map(int, x.split("/"))))
 
 
-def _compare(lvs: kdb.LayoutVsSchematic, reference: Cell, process: Process, name: str) -> kdb.Circuit:
-    """Prepare both netlists (pins, combined fingers, tolerances) and run KLayout's comparer."""
+def _compare(lvs: kdb.LayoutVsSchematic, reference: Cell, process: Process, name: str) -> tuple[bool, kdb.Circuit]:
+    """Prepare both netlists (pins, combined fingers, tolerances), run KLayout's comparer.
+
+    Returns its verdict and the reference circuit.
+    """
     _prepare_layout_netlist(lvs.netlist())
     ref = cell_to_kdb_netlist(reference, process, name=name)
     ref.combine_devices()
@@ -779,8 +782,7 @@ def _compare(lvs: kdb.LayoutVsSchematic, reference: Cell, process: Process, name
         if twin is not None:
             dc.equal_parameters = twin.equal_parameters
     lvs.reference = ref
-    lvs.compare(kdb.NetlistComparer())
-    return ref.circuit_by_name(name)
+    return bool(lvs.compare(kdb.NetlistComparer())), ref.circuit_by_name(name)
 
 
 def run_lvs(layout: kdb.Layout, cell: kdb.Cell, process: Process, reference: Cell,
@@ -796,9 +798,8 @@ def run_lvs(layout: kdb.Layout, cell: kdb.Cell, process: Process, reference: Cel
     L = _Layers(layout, cell, process)
     ex = _extract(lvs, L, _recipes(process, reference))
     messages = ex.messages + _extraction_messages(lvs, L, ex.gates)
-    ref_circuit = _compare(lvs, reference, process, cell.name)
+    match, ref_circuit = _compare(lvs, reference, process, cell.name)
     xref = lvs.xref()
-    match = all(cp.status() in (xref.Match, xref.MatchWithWarning) for cp in xref.each_circuit_pair())
     if not match:
         messages += _compare_messages(xref)
     notes = ex.notes + _diode_perimeter_notes(xref)

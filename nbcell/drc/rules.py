@@ -61,7 +61,7 @@ class Spec:
 
     @classmethod
     def of(cls, rule: Rule, dbu: float) -> Spec:
-        explicit = "metric" in rule.check.model_fields_set or rule.kind not in _PROJECTION_KINDS
+        own_metric = "metric" in rule.check.model_fields_set or rule.kind not in _PROJECTION_KINDS
         value = rule.value or 0.0
         return cls(
             rule=rule,
@@ -69,7 +69,7 @@ class Spec:
             d=round(value / dbu),
             trigger=None if rule.trigger is None else round(rule.trigger / dbu),
             area=round(value / (dbu * dbu)),
-            metric=_METRIC[rule.check.metric] if explicit else _E.Projection,
+            metric=_METRIC[rule.check.metric] if own_metric else _E.Projection,
             zero=_ZERO[rule.check.zero_distance] if rule.check.zero_distance else None,
             # the YAML marks implant areas that are only complete in a row this way
             after_abutment="after abutment" in rule.cond,
@@ -102,17 +102,31 @@ def _opts(s: Spec, zero: db.ZeroDistanceMode) -> dict:
 
 
 def _outside(L: CellLayers, outer: str, inner: str) -> db.Region:
-    """The part of ``inner`` not covered by ``outer`` (skipped when the recipes prove it empty)."""
-    if L.recipes.subset(inner, outer):
+    """The part of ``inner`` not covered by ``outer`` (skipped when provably empty)."""
+    if L.recipes.subset(inner, outer) or _box_encloses(L, outer, inner, 0):
         return db.Region()
     return L.memo(f"outside:{inner}-{outer}", lambda: L[inner] - L[outer])
 
 
 def _overlap(L: CellLayers, a: str, b: str) -> db.Region:
     """``a AND b`` (skipped when the recipes prove the layers disjoint)."""
-    if L.recipes.disjoint(a, b):
+    if L.recipes.disjoint(a, b) or not L[a].bbox().overlaps(L[b].bbox()):
         return db.Region()
     return L[a] & L[b]
+
+
+# Bounding-box shortcuts: exact proofs that a rule cannot fire, at the cost of a box test.
+# Wells, implants and marker layers are single rectangles in most cells.
+
+
+def _box_encloses(L: CellLayers, outer: str, inner: str, d: int) -> bool:
+    """True if ``outer`` is one rectangle holding all of ``inner`` with ``d`` dbu to spare."""
+    return L.is_box(outer) and L[inner].bbox().enlarged(d, d).inside(L[outer].bbox())
+
+
+def _far_apart(L: CellLayers, a: str, b: str, d: int) -> bool:
+    """True if the bounding boxes of ``a`` and ``b`` are at least ``d`` dbu apart."""
+    return not L[a].bbox().enlarged(d, d).overlaps(L[b].bbox())
 
 
 def _corner_pairs(edges: db.Edges) -> db.EdgePairs:
@@ -200,7 +214,7 @@ def check_cut_size(s: Spec, L: CellLayers) -> list[Markers]:
 def check_spacing(s: Spec, L: CellLayers) -> list[Markers]:
     """Layer A to layer B; overlapping A and B is a violation too (distance below zero)."""
     na, nb = s.layers[0], s.layers[1]
-    if L.empty(na) or L.empty(nb):
+    if L.empty(na) or L.empty(nb) or _far_apart(L, na, nb, s.d):
         return []
     zero = s.zero_or(_TOUCHING)
     eps = _confirmed(L.edges(na).separation_check(L.edges(nb), s.d, False, s.metric, None, None, None, zero),
@@ -215,6 +229,8 @@ def check_enclosure(s: Spec, L: CellLayers) -> list[Markers]:
         return []
     if L.empty(na):
         return [L[nb]]
+    if _box_encloses(L, na, nb, s.d):
+        return []
     zero = s.zero_or(_TOUCHING)
     eps = _confirmed(L.edges(na).enclosing_check(L.edges(nb), s.d, False, s.metric, None, None, None, zero),
                      lambda: L[na].enclosing_check(L[nb], s.d, **_opts(s, zero)))
