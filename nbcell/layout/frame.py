@@ -1,0 +1,480 @@
+"""From a placement to the physical frame the router works in (all coordinates in dbu).
+
+The frame fixes everything that does not depend on routing: the x of every
+placement column (from the rule-driven spacing of gates, contacts and
+diffusion ends), the y of both diffusion rows, the diffusion rectangles, the
+diffusion contacts with their metal strips, the gate poly with its stub into
+the channel between the rows, the rails, and the routing grid with the
+terminals of every net.
+
+Rows: the N diffusion hangs from ``n_edge`` (its top, next to the channel),
+the P diffusion stands on ``p_edge`` (its bottom); fingers of different width
+line up on that edge, so contacts next to the channel always fit and narrow
+fingers leave room near the rails.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from nbcell.layout.ir import Finger, Grid, Placement
+from nbcell.layout.place import fingers as list_fingers
+from nbcell.layout.rules import Enc, LayoutError, Rules, load_rules
+from nbcell.netlist import Cell
+from nbcell.pdk import Process
+
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in dbu
+
+
+def pad(x: int, y: int, half: int, enc: Enc, orient: str) -> Box:
+    """Box around a square cut of half size ``half`` centred at (x, y); ``orient`` 'v': big enclosure in y."""
+    ex, ey = (enc.small, enc.big) if orient == "v" else (enc.big, enc.small)
+    return (x - half - ex, y - half - ey, x + half + ex, y + half + ey)
+
+
+def box_dist(a: Box, b: Box) -> float:
+    """Euclidean distance between two boxes (0 when they touch or overlap)."""
+    dx = max(0, max(a[0], b[0]) - min(a[2], b[2]))
+    dy = max(0, max(a[1], b[1]) - min(a[3], b[3]))
+    return math.hypot(dx, dy) if dx and dy else float(dx or dy)
+
+
+@dataclass(frozen=True)
+class RowGeom:
+    """One diffusion row: ``edge`` is its channel-side edge (dbu), ``up`` True for the P row."""
+
+    name: str
+    edge: int
+    up: bool
+
+    def span(self, w: int) -> tuple[int, int]:
+        """(y0, y1) of a diffusion ``w`` high, aligned on the channel edge."""
+        return (self.edge, self.edge + w) if self.up else (self.edge - w, self.edge)
+
+
+@dataclass
+class DiffNode:
+    """A diffusion column in one row: its net, contact centres and metal strip (dbu)."""
+
+    row: str
+    k: int
+    net: str
+    contacted: bool
+    contacts: list[tuple[int, int]] = field(default_factory=list)
+    strip: Box | None = None
+
+
+@dataclass
+class Terminal:
+    """Grid nodes (layer, ix, iy) any of which connects the terminal; ``what`` for messages."""
+
+    nodes: frozenset[tuple[int, int, int]]
+    what: str
+
+
+@dataclass
+class Frame:
+    """Everything placed before routing (dbu)."""
+
+    cell: Cell
+    process: Process
+    rules: Rules
+    placement: Placement
+    fingers: dict[tuple[str, int], Finger]
+    width: int
+    height: int
+    col_x: list[int]
+    rows: dict[str, RowGeom]
+    comps: list[tuple[str, Box]]
+    diff_nodes: list[DiffNode]
+    gate_poly: list[tuple[str, Box]]
+    grid: Grid
+    gap: list[int]                      # iy of the channel tracks
+    rail_iy: dict[str, int]             # rail net -> iy of its track
+    fixed: list[tuple[str, Box, str]]   # (layer key, box, net)
+    terminals: dict[str, list[Terminal]]
+    pins: list[str]                     # signal pins needing a pin-access point
+    power: dict[str, str]               # rail net -> "n" (bottom) / "p" (top)
+
+    @property
+    def dbu(self) -> float:
+        return self.rules.dbu
+
+
+class _Builder:
+    """Builds a :class:`Frame`; one method per step, in call order."""
+
+    def __init__(self, cell: Cell, process: Process, placement: Placement):
+        self.cell, self.process, self.placement = cell, process, placement
+        self.tpl = process.template
+        self.r = load_rules(process)
+        self.to = lambda um: round(um / self.r.dbu)
+        self.fs = {(f.device, f.index): f for f in list_fingers(cell)}
+        self.G = placement.columns
+        self.H = self.to(self.tpl.height)
+        sup = process.supplies
+        self.power = {}
+        for rail in self.tpl.rails:
+            self.power[rail.net] = "n" if rail.y0 < self.tpl.height / 2 else "p"
+        self.rail_nets = {sup.power, sup.ground}
+
+    # -- basic lookups --------------------------------------------------------
+
+    def finger(self, row: str, g: int) -> Finger | None:
+        if g < 0 or g >= self.G:
+            return None
+        slot = self.placement.row(row)[g]
+        return None if slot is None else self.fs[(slot.device, slot.finger)]
+
+    def sides(self, row: str, g: int) -> tuple[str | None, str | None]:
+        slot = self.placement.row(row)[g] if 0 <= g < self.G else None
+        if slot is None:
+            return (None, None)
+        return self.fs[(slot.device, slot.finger)].sides(slot.flip)
+
+    def diff_net(self, row: str, k: int) -> str | None:
+        """Net of diffusion column ``k`` in ``row`` (None when no finger touches it)."""
+        return self.sides(row, k - 1)[1] or self.sides(row, k)[0]
+
+    def bridged(self, row: str, g: int) -> bool:
+        """Empty gate column ``g`` with the same net on both sides: the diffusion continues."""
+        if self.finger(row, g) is not None:
+            return False
+        a, b = self.sides(row, g - 1)[1], self.sides(row, g + 1)[0]
+        return a is not None and a == b
+
+    def gl(self, f: Finger) -> int:
+        return self.to(f.l)
+
+    def gw(self, f: Finger) -> int:
+        return self.to(f.w)
+
+    # -- connectivity ---------------------------------------------------------
+
+    def contacted_nets(self) -> set[str]:
+        """Nets whose diffusion needs contacts: more than one place to connect."""
+        count: dict[str, int] = {}
+        for row in ("n", "p"):
+            k = 0
+            while k <= self.G:
+                net = self.diff_net(row, k)
+                if net is not None:
+                    count[net] = count.get(net, 0) + 1
+                    while k < self.G and self.bridged(row, k) and self.diff_net(row, k + 1) == net:
+                        k += 1
+                k += 1
+        gates = set()
+        for g in range(self.G):
+            nets = {f.gate for f in (self.finger("n", g), self.finger("p", g)) if f}
+            gates |= {(g, n) for n in nets}
+        for _, net in gates:
+            count[net] = count.get(net, 0) + 1
+        for net in set(self.cell.pins) | self.rail_nets:
+            count[net] = count.get(net, 0) + 1
+        return {n for n, c in count.items() if c > 1}
+
+    # -- x positions ----------------------------------------------------------
+
+    def solve_x(self) -> None:
+        """Column x positions from the spacing rules; the cell width on the site grid."""
+        r, C = self.r, 2 * self.G + 1
+        self.contacted = self.contacted_nets()
+        cons: list[tuple[int, int, int]] = []
+        edge_l, edge_r = [0] * C, [0] * C
+        cut2 = r["co.size"] // 2
+        denc = r.co_enc("diff")
+        hc = r["co.size"] + 2 * denc.big
+        m0pad = cut2 + r.enc("m0", "co").small
+        for row in ("n", "p"):
+            self._row_constraints(row, cons, edge_l, edge_r, cut2, denc, hc)
+        poly_pad = cut2 + r.co_enc("poly").big
+        for g in range(self.G):
+            fs = [f for f in (self.finger("n", g), self.finger("p", g)) if f]
+            if fs:
+                half = max(max(self.gl(f) for f in fs) // 2, poly_pad)
+                need = half + r.snap_up(r["poly.space"] // 2 + r["poly.space"] % 2)
+                edge_l[2 * g + 1] = max(edge_l[2 * g + 1], need)
+                edge_r[2 * g + 1] = max(edge_r[2 * g + 1], need)
+        for c in range(C):
+            need = m0pad + r.snap_up((r["m0.space"] + 1) // 2)
+            edge_l[c] = max(edge_l[c], need)
+            edge_r[c] = max(edge_r[c], need)
+        x = self._longest_path(C, cons, edge_l)
+        self.col_x = x
+        right = max(x[c] + edge_r[c] for c in range(C))
+        site = self.to(self.tpl.site.width)
+        self.width = max(site, -(-right // site) * site)
+        self._shift(self.width - right)
+
+    def _row_constraints(self, row, cons, edge_l, edge_r, cut2, denc: Enc, hc: int) -> None:
+        r = self.r
+        sd_ext, to_gate, to_diff = r["diff.sd_ext"], r["co.to_gate"], r["poly.to_diff"]
+        half_ps = r.snap_up((r["poly.space"] + 1) // 2)
+        end_off = cut2 + denc.small
+        ends: list[tuple[str, list[tuple[int, int]]]] = []  # ("start"/"end", [(col, offset)])
+        for g in range(self.G):
+            f = self.finger(row, g)
+            if f is None:
+                continue
+            c, L, W = 2 * g + 1, self.gl(f), self.gw(f)
+            for k, sign in ((g, -1), (g + 1, 1)):
+                net = self.diff_net(row, k)
+                neigh = self.finger(row, k - 1 if sign < 0 else k)
+                if net in self.contacted:
+                    d = L // 2 + to_gate + cut2
+                    if W < hc:  # dogbone: the wider contact landing keeps the S/D extension clear
+                        d = max(d, L // 2 + max(sd_ext, to_diff) + end_off)
+                elif neigh is not None:
+                    d = L // 2 + half_ps
+                else:
+                    d = 0
+                if d:
+                    cons.append((2 * k, c, d) if sign < 0 else (c, 2 * k, d))
+            nb = self.finger(row, g + 1)
+            if nb is not None and self.gw(nb) != W:
+                Ln = self.gl(nb)
+                cons.append((c, c + 2, L // 2 + sd_ext + to_diff + Ln // 2))
+            # island ends: comp end = max(contact landing, gate + S/D extension)
+            left_open = self.finger(row, g - 1) is None and not (g > 0 and self.bridged(row, g - 1))
+            right_open = nb is None and not (g + 1 < self.G and self.bridged(row, g + 1))
+            if left_open:
+                opts = [(c, L // 2 + sd_ext)]
+                if self.diff_net(row, g) in self.contacted:
+                    opts.append((2 * g, end_off))
+                ends.append(("start", opts))
+            if right_open:
+                opts = [(c, L // 2 + sd_ext)]
+                if self.diff_net(row, g + 1) in self.contacted:
+                    opts.append((2 * g + 2, end_off))
+                ends.append(("end", opts))
+        half_ds = r.snap_up((r["diff.space"] + 1) // 2)
+        for i, (kind, opts) in enumerate(ends):
+            if kind == "start" and i == 0:
+                for col, off in opts:
+                    edge_l[col] = max(edge_l[col], off + half_ds)
+            if kind == "end" and i == len(ends) - 1:
+                for col, off in opts:
+                    edge_r[col] = max(edge_r[col], off + half_ds)
+            if kind == "end" and i + 1 < len(ends):
+                for ca, oa in opts:
+                    for cb, ob in ends[i + 1][1]:
+                        if cb > ca:
+                            cons.append((ca, cb, oa + r["diff.space"] + ob))
+
+    def _longest_path(self, C: int, cons, edge_l) -> list[int]:
+        incoming: dict[int, list[tuple[int, int]]] = {}
+        for a, b, d in cons:
+            if b <= a:
+                raise LayoutError(f"cell {self.cell.name}: internal error, constraint {a}->{b}")
+            incoming.setdefault(b, []).append((a, d))
+        g = self.r.grid
+        x = [0] * C
+        for c in range(C):
+            v = edge_l[c]
+            if c:
+                v = max(v, x[c - 1] + g)
+            for a, d in incoming.get(c, ()):
+                v = max(v, x[a] + d)
+            x[c] = self.r.snap_up(v)
+        return x
+
+    def _shift(self, slack: int) -> None:
+        """Spend the slack to the site grid: put as many columns as possible on second-metal tracks."""
+        g = self.r.grid
+        best = (-1, 0)
+        pitch, off = self._m1_vertical_tracks()
+        for s in range(0, slack + 1, g):
+            on = sum(1 for x in self.col_x if pitch and (x + s - off) % pitch == 0) if pitch else 0
+            score = (on, -abs(2 * s - slack))
+            if best[0] == -1 or score > best[0]:
+                best = (score, s)
+        s = best[1]
+        self.col_x = [x + s for x in self.col_x]
+
+    def _m1_vertical_tracks(self) -> tuple[int, int]:
+        """(pitch, offset) of the second metal's tracks if it runs vertically, else (0, 0)."""
+        tr = self.tpl.tracks.get(self.tpl.layer_roles.get("m2" if self._m0_is_m1() else "m1", ""))
+        if tr is None or tr.direction != "vertical":
+            return (0, 0)
+        return (self.to(tr.pitch), self.to(tr.offset))
+
+    def _m0_is_m1(self) -> bool:
+        """True when the first routing metal is the process's metal 1 (no local interconnect)."""
+        return "li" not in self.tpl.layer_roles
+
+    # -- rows, diffusion, contacts, gates ---------------------------------------
+
+    def place_rows(self) -> None:
+        r, tpl = self.r, self.tpl
+        hc = r["co.size"] + 2 * r.co_enc("diff").big
+        end_room = r.snap_up((r["poly.space"] + 1) // 2) + r["poly.endcap"]
+        ws = {row: [self.gw(f) for f in self.fs.values() if f.type == row] for row in ("n", "p")}
+        max_w = {row: max([hc] + ws[row]) for row in ws}
+        n_lo = max(self.to(tpl.n_row.y0), end_room)
+        p_hi = min(self.to(tpl.p_row.y1), self.H - end_room)
+        n_edge = n_lo + max_w["n"]
+        p_edge = self.to(tpl.p_row.y0)
+        if n_edge > self.to(tpl.n_row.y1) or p_edge + max_w["p"] > p_hi:
+            raise LayoutError(f"cell {self.cell.name}: fingers too wide for the template rows")
+        self.rows = {"n": RowGeom("n", n_edge, False), "p": RowGeom("p", p_edge, True)}
+
+    def draw_diffusion(self) -> None:
+        """Diffusion rectangles per finger (channel-edge aligned), island ends, bridges, dogbones."""
+        r = self.r
+        self.comps: list[tuple[str, Box]] = []
+        cut2 = r["co.size"] // 2
+        denc = r.co_enc("diff")
+        hc = r["co.size"] + 2 * denc.big
+        x = self.col_x
+        for row in ("n", "p"):
+            rg = self.rows[row]
+            for g in range(self.G):
+                f = self.finger(row, g)
+                if f is None:
+                    if self.bridged(row, g):
+                        w = min(self.gw(self.finger(row, g - 1)), self.gw(self.finger(row, g + 1)))
+                        y0, y1 = rg.span(w)
+                        self.comps.append((row, (x[2 * g], y0, x[2 * g + 2], y1)))
+                    continue
+                L, W = self.gl(f), self.gw(f)
+                xg = x[2 * g + 1]
+                lo = self._comp_side(row, g, -1, f, cut2, denc)
+                hi = self._comp_side(row, g, 1, f, cut2, denc)
+                y0, y1 = rg.span(W)
+                self.comps.append((row, (lo, y0, hi, y1)))
+                if W < hc:
+                    for k in (g, g + 1):
+                        if self.diff_net(row, k) in self.contacted:
+                            a, b = rg.span(hc)
+                            e = cut2 + denc.small
+                            self.comps.append((row, (x[2 * k] - e, a, x[2 * k] + e, b)))
+                del L, xg
+
+    def _comp_side(self, row, g, sign, f, cut2, denc) -> int:
+        """x where finger ``g``'s diffusion ends on one side (sign -1 left, +1 right)."""
+        x, r = self.col_x, self.r
+        L, W = self.gl(f), self.gw(f)
+        xg = x[2 * g + 1]
+        k = g if sign < 0 else g + 1
+        xd = x[2 * k]
+        neigh = self.finger(row, g + sign)
+        if neigh is not None or (0 <= g + sign < self.G and self.bridged(row, g + sign)):
+            if neigh is not None and self.gw(neigh) < W:
+                return xg + sign * max(abs(xd - xg), L // 2 + r["diff.sd_ext"])
+            return xd
+        ext = L // 2 + r["diff.sd_ext"]
+        if self.diff_net(row, k) in self.contacted:
+            ext = max(ext, abs(xd - xg) + cut2 + denc.small)
+        return xg + sign * ext
+
+    def contacts(self) -> None:
+        """Diffusion contacts (from the channel edge outwards) and their metal strips."""
+        r = self.r
+        cut, cut2 = r["co.size"], r["co.size"] // 2
+        denc = r.co_enc("diff")
+        menc = r.enc("m0", "co")
+        self.diff_nodes: list[DiffNode] = []
+        hc = cut + 2 * denc.big
+        for row in ("n", "p"):
+            rg = self.rows[row]
+            for k in range(self.G + 1):
+                net = self.diff_net(row, k)
+                if net is None:
+                    continue
+                node = DiffNode(row, k, net, net in self.contacted)
+                self.diff_nodes.append(node)
+                if not node.contacted:
+                    continue
+                ws = [self.gw(f) for f in (self.finger(row, k - 1), self.finger(row, k)) if f]
+                wmin = max(min(ws), hc)
+                y0, y1 = rg.span(wmin)
+                limit = self._signal_limit(row, net, menc)
+                xk = self.col_x[2 * k]
+                ys = []
+                step = cut + r["co.space"]
+                for j in range(64):
+                    yc = (y0 + denc.big + cut2 + j * step) if rg.up else (y1 - denc.big - cut2 - j * step)
+                    if yc - cut2 - denc.big < y0 or yc + cut2 + denc.big > y1:
+                        break
+                    if limit is not None and not limit(yc):
+                        break
+                    ys.append(yc)
+                if not ys:
+                    raise LayoutError(f"cell {self.cell.name}: no room for a contact on net {net} "
+                                      f"in the {row} row")
+                node.contacts = [(xk, y) for y in ys]
+                sx = cut2 + menc.small
+                lo = min(ys) - cut2 - menc.big
+                hi = max(ys) + cut2 + menc.big
+                if self.power.get(net) == row:
+                    rail = self._rail_box(net)
+                    lo, hi = (rail[1], hi) if row == "n" else (lo, rail[3])
+                node.strip = (xk - sx, lo, xk + sx, hi)
+
+    def _signal_limit(self, row: str, net: str, menc: Enc):
+        """Predicate on a contact centre y: its metal pad keeps the m0 space to the rail of its row."""
+        if self.power.get(net) == row:
+            return None
+        rails = [n for n, side in self.power.items() if side == row]
+        if not rails:
+            return None
+        rb = self._rail_m0_box(rails[0])
+        half = self.r["co.size"] // 2 + menc.big
+        sp = self.r["m0.space"]
+        if row == "n":
+            return lambda y: y - half >= rb[3] + sp
+        return lambda y: y + half <= rb[1] - sp
+
+    def _rail_box(self, net: str) -> Box:
+        rail = next(rl for rl in self.tpl.rails if rl.net == net)
+        return (0, self.to(rail.y0), self.width, self.to(rail.y1))
+
+    def _rail_m0_box(self, net: str) -> Box:
+        """The rail's shape on the first routing metal (the rail itself, or the strip under it)."""
+        rail = next(rl for rl in self.tpl.rails if rl.net == net)
+        if rail.layer == self.m0_layer:
+            return self._rail_box(net)
+        yc = (self.to(rail.y0) + self.to(rail.y1)) // 2
+        h = self.r["m0.width"] // 2
+        return (0, yc - h, self.width, yc + h)
+
+    @property
+    def m0_layer(self) -> str:
+        roles = self.tpl.layer_roles
+        return roles.get("li") or roles["m1"]
+
+    @property
+    def m1_layer(self) -> str:
+        roles = self.tpl.layer_roles
+        return roles["m1"] if "li" in roles else roles["m2"]
+
+    def gates(self) -> None:
+        """Gate poly over each finger (with endcap) and, per gate column, the poly into the channel."""
+        r = self.r
+        self.gate_poly: list[tuple[str, Box]] = []
+        for g in range(self.G):
+            xg = self.col_x[2 * g + 1]
+            for row in ("n", "p"):
+                f = self.finger(row, g)
+                if f is None:
+                    continue
+                L, W = self.gl(f), self.gw(f)
+                y0, y1 = self.rows[row].span(W)
+                y0, y1 = (y0, y1 + r["poly.endcap"]) if self.rows[row].up else (y0 - r["poly.endcap"], y1)
+                self.gate_poly.append((f.gate, (xg - L // 2, y0, xg + L // 2, y1)))
+
+
+def build_frame(cell: Cell, process: Process, placement: Placement) -> Frame:
+    """The physical frame of ``placement`` (see :mod:`nbcell.layout.grid` for the routing grid)."""
+    from nbcell.layout.grid import finish_frame
+
+    if process.template is None:
+        raise LayoutError(f"process {process.name} has no cell template; it cannot be a layout target")
+    b = _Builder(cell, process, placement)
+    b.place_rows()
+    b.solve_x()
+    b.draw_diffusion()
+    b.contacts()
+    b.gates()
+    return finish_frame(b)
