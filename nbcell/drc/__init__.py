@@ -4,6 +4,12 @@
 drawn and derived layers it needs and evaluates every checked rule
 (``Rule.checked``: not skipped, not a descriptive kind). Rule ``exceptions``
 in the YAML are documentation only and never suppress a marker.
+
+DRC and LVS of one cell can share its flattened layers::
+
+    layers = CellLayers.of(layout, cell, process.technology)
+    drc = run_drc(layout, cell, process.technology, layers)
+    lvs = run_lvs(layout, cell, process, reference, layers=layers)
 """
 
 from __future__ import annotations
@@ -12,12 +18,12 @@ from dataclasses import dataclass
 
 import klayout.db as db
 
-from nbcell.drc.layers import CellLayers, Recipes
+from nbcell.drc.layers import CellLayers, Recipes, recipes_of
 from nbcell.drc.report import DrcResult, Marker
 from nbcell.drc.rules import CHECKS, Markers, RuleDataError, Spec
 from nbcell.pdk import Rule, Technology
 
-__all__ = ["DrcResult", "Marker", "Markers", "RuleDataError", "checked_rules", "run_drc"]
+__all__ = ["CellLayers", "DrcResult", "Marker", "Markers", "RuleDataError", "checked_rules", "run_drc"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,7 @@ def _plan(tech: Technology, dbu: float) -> _Plan:
         if missing:
             raise NotImplementedError(f"{tech.name}: no check for rule kind(s) {missing}")
         specs = tuple(Spec.of(r, dbu) for r in rules)
-        plan = _PLANS[key] = _Plan(tech, Recipes(tech), specs)
+        plan = _PLANS[key] = _Plan(tech, recipes_of(tech), specs)
     return plan
 
 
@@ -50,13 +56,17 @@ def checked_rules(tech: Technology) -> list[Rule]:
     return [r for r in tech.rules if r.checked]
 
 
-def run_drc(layout: db.Layout, cell: db.Cell, tech: Technology) -> DrcResult:
+def run_drc(layout: db.Layout, cell: db.Cell, tech: Technology, layers: CellLayers | None = None) -> DrcResult:
     """Check ``cell`` (flattened, in isolation) against every checked rule of ``tech``.
 
     Rule values (µm) are converted with the layout's own database unit.
+    ``layers``: the cell's layers when the caller shares them with ``run_lvs``.
     """
     plan = _plan(tech, layout.dbu)
-    layers = CellLayers(tech, layout, cell, plan.recipes)
+    if layers is None:
+        layers = CellLayers(tech, layout, cell, plan.recipes)
+    elif layers.tech is not tech or layers.cell.cell_index() != cell.cell_index():
+        raise ValueError(f"layers of {layers.cell.name} ({layers.tech.name}) passed to DRC of {cell.name} ({tech.name})")
     res = DrcResult(cell.name, layout.dbu)
     for spec in plan.specs:
         rule = spec.rule

@@ -47,11 +47,13 @@ honest):
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import klayout.db as kdb
 
+from nbcell.drc.layers import CellLayers
 from nbcell.netlist import Cell, Device, Transistor
 from nbcell.pdk import Process
 
@@ -64,6 +66,8 @@ SHORT_RHO = 1.0
 #: conductor stack by layer role, bottom to top: consecutive present roles connect
 _STACK = ("contact", "li", "mcon", "m1", "via1", "m2", "via2", "m3", "via3", "m4", "via4", "m5", "via5", "m6")
 _LABEL_SUFFIXES = ("_label", "_text")
+#: conductors registered even when empty: device extraction and the body pins refer to them
+_ALWAYS_REGISTERED = ("sd", "poly", "nwell", "pwell")
 
 
 @dataclass
@@ -265,36 +269,27 @@ def _recipes(process: Process, reference: Cell | None = None) -> list[_Recipe]:
 
 
 class _Layers:
-    """Drawn and derived layers of one cell as LVS regions, built lazily by name."""
+    """Drawn and derived layers of one cell as flat regions (a DRC :class:`CellLayers`, shared).
 
-    def __init__(self, layout: kdb.Layout, cell: kdb.Cell, process: Process):
-        self.layout, self.cell, self.process = layout, cell, process
+    These regions are never handed to the LVS database itself: device
+    extraction turns its input regions into deep ones in place, which would
+    slow down every later flat operation and tie the DRC layers to one LVS
+    run. :class:`_Deep` registers copies instead.
+    """
+
+    def __init__(self, shapes: CellLayers, process: Process):
+        self.shapes = shapes
+        self.layout, self.cell, self.process = shapes.layout, shapes.cell, process
         self.tech = process.technology
         self.roles = process.template.layer_roles
-        self._cache: dict[str, kdb.Region] = {}
 
     def role(self, role: str) -> str | None:
         return self.roles.get(role)
 
     def __getitem__(self, name: str) -> kdb.Region:
-        got = self._cache.get(name)
-        if got is None:
-            got = self._cache[name] = self._build(name)
-        return got
-
-    def _build(self, name: str) -> kdb.Region:
-        if name in self.tech.layers:
-            return self.drawn(name)
-        if name in self.tech.derived:
-            return self._recipe(self.tech.derived[name])
-        raise KeyError(f"process {self.process.name}: no layer {name!r}")
-
-    def drawn(self, name: str) -> kdb.Region:
-        """A drawn layer, flattened (whole hierarchy below the cell), empty when absent."""
-        idx = self.layout.find_layer(*self.tech.layer(name))
-        if idx is None:
-            return kdb.Region()
-        return kdb.Region(self.layout.begin_shapes(self.cell, idx))
+        if name not in self.tech.layers and name not in self.tech.derived:
+            raise KeyError(f"process {self.process.name}: no layer {name!r}")
+        return self.shapes[name]
 
     def texts(self, name: str) -> kdb.Texts | None:
         """The texts of a drawn layer, flattened; None when the layer is absent."""
@@ -304,23 +299,11 @@ class _Layers:
         texts = kdb.Texts(self.layout.begin_shapes(self.cell, idx))
         return texts if not texts.is_empty() else None
 
-    def _recipe(self, recipe: str) -> kdb.Region:
-        """Evaluate a derived-layer recipe left to right (``"comp and nplus"``, ``"nwell grow 0.429"``)."""
-        toks = recipe.split()
-        acc = self[toks[0]]
-        for op, arg in zip(toks[1::2], toks[2::2]):
-            acc = self._apply(acc, op, arg)
-        return acc
-
-    def _apply(self, acc: kdb.Region, op: str, arg: str) -> kdb.Region:
-        if op in ("grow", "shrink"):
-            d = round(float(arg) / self.layout.dbu)
-            return acc.sized(d if op == "grow" else -d)
-        other = self[arg]
-        simple = {"and": acc.__and__, "or": acc.__or__, "not": acc.__sub__, "xor": acc.__xor__}
-        if op in simple:
-            return simple[op](other)
-        return getattr(acc, op)(other)
+    def and_all(self, names: tuple[str, ...]) -> kdb.Region:
+        """AND of the named layers, prefixes shared (with DRC's ``tgate``/``ngate`` too)."""
+        for name in names:
+            self[name]  # unknown names fail here, with the process named
+        return self.shapes.intersection(list(names))
 
     # -- roles -------------------------------------------------------------
 
@@ -350,6 +333,18 @@ class _Layers:
         """Substrate / p-well: the cell extent grown by BODY_MARGIN minus n-well (one ring-connected region)."""
         grow = round(BODY_MARGIN / self.layout.dbu)
         return kdb.Region(self.cell.bbox().enlarged(grow, grow)) - self.nwell
+
+
+class _Deep:
+    """Registers copies of flat regions in one LVS database (each name once)."""
+
+    def __init__(self, lvs: kdb.LayoutVsSchematic):
+        self.lvs = lvs
+
+    def __call__(self, flat: kdb.Region, name: str) -> kdb.Region:
+        copy = flat.dup()
+        _register(self.lvs, copy, name)
+        return copy
 
 
 @dataclass
@@ -407,8 +402,8 @@ def _cut_shorts(L: _Layers, recipes: list[_Recipe], cond: dict[str, kdb.Region])
     return out
 
 
-def _label_layers(L: _Layers, cond: dict[str, kdb.Region]) -> list[tuple[str, kdb.Region, kdb.Texts]]:
-    """(text layer, conductor, texts) for every ``<conductor>_label`` / ``_text`` layer the cell uses.
+def _label_layers(L: _Layers, conductors: dict[str, kdb.Region]) -> list[tuple[str, str, kdb.Texts]]:
+    """(text layer, conductor name, texts) for every ``<conductor>_label`` / ``_text`` layer the cell uses.
 
     The stem names the conductor by tech layer (``li1_label``, ``metal1_text``)
     or well (``nwell_label``, ``pwell_label`` -> the p-body); diffusion and
@@ -418,60 +413,69 @@ def _label_layers(L: _Layers, cond: dict[str, kdb.Region]) -> list[tuple[str, kd
     out = []
     for name in L.tech.layers:
         stem = next((name[: -len(x)] for x in _LABEL_SUFFIXES if name.endswith(x)), None)
-        region = cond.get(alias.get(stem, stem)) if stem else None
-        texts = L.texts(name) if region is not None else None
+        key = alias.get(stem, stem) if stem else None
+        texts = L.texts(name) if key in conductors else None
         if texts is not None:
-            out.append((name, region, texts))
+            out.append((name, key, texts))
     return out
 
 
 def _extract(lvs: kdb.LayoutVsSchematic, L: _Layers, recipes: list[_Recipe]) -> _Extracted:
-    """Register layers, run the device extractors, declare connectivity, extract the netlist."""
-    cond = _conductor_layers(L)
-    shorts = _cut_shorts(L, recipes, cond)
-    for name, region in cond.items():
-        _register(lvs, region, name)
+    """Register layers, run the device extractors, declare connectivity, extract the netlist.
+
+    Every shape operation runs on the flat regions of ``L``; the LVS database
+    gets copies (``cond``: conductor name -> registered region).
+    """
+    flat = _conductor_layers(L)
+    shorts = _cut_shorts(L, recipes, flat)
+    deep = _Deep(lvs)
+    # an empty metal or via layer connects nothing: it is left out of the database
+    cond = {name: deep(region, name) for name, region in flat.items()
+            if name in _ALWAYS_REGISTERED or not region.is_empty()}
     gates = kdb.Region()
     for r in recipes:
         if r.kind == "mos":
-            gates += _extract_mos(lvs, L, r, cond)
+            gates += _extract_mos(lvs, L, r, cond, deep)
         elif r.kind == "diode":
-            _extract_diode(lvs, L, r, cond)
+            _extract_diode(lvs, L, r, cond, deep)
     for r, key, cut in shorts:
-        _register(lvs, cut, f"{r.name}_{r.recognition[1]}")
-        lvs.extract_devices(kdb.DeviceExtractorResistor(r.name, SHORT_RHO), {"R": cut, "C": cond[key]})
-    _connect(lvs, L, cond)
-    labels = _label_layers(L, cond)
-    for name, region, texts in labels:
-        _register(lvs, texts, name)
-        lvs.connect(region, texts)
+        lvs.extract_devices(kdb.DeviceExtractorResistor(r.name, SHORT_RHO),
+                            {"R": deep(cut, f"{r.name}_{r.recognition[1]}"), "C": cond[key]})
+    _connect(lvs, L, cond, deep)
+    labels = _label_layers(L, flat)
+    for name, key, texts in labels:
+        if key in cond:  # else the texts touch no shape (_probe_labels says so)
+            _register(lvs, texts, name)
+            lvs.connect(cond[key], texts)
     lvs.extract_netlist()
     ex = _Extracted(lvs.netlist().top_circuit(), gates)
-    _probe_labels(lvs, L, labels, ex)
+    _probe_labels(lvs, L, labels, cond, ex)
     sup = L.process.supplies
-    for body, region in ((sup.nwell_body, cond["nwell"]), (sup.pwell_body, cond["pwell"])):
+    for body, key in ((sup.nwell_body, "nwell"), (sup.pwell_body, "pwell")):
         if body and body not in ex.labels:  # only an unlabelled body pin is checked through its well
-            ex.wells[body] = _probe_well(lvs, region)
+            ex.wells[body] = _probe_well(lvs, cond[key], flat[key])
     _join_supplies(ex, [n for n in (sup.power, sup.ground, sup.nwell_body, sup.pwell_body) if n])
     return ex
 
 
-def _probe_labels(lvs, L: _Layers, labels, ex: _Extracted) -> None:
+def _probe_labels(lvs, L: _Layers, labels, cond: dict[str, kdb.Region], ex: _Extracted) -> None:
     """Which nets each label text sits on; a label on no shape is a message."""
-    for layer, region, texts in labels:
+    for layer, key, texts in labels:
+        region = cond.get(key)
         for t in texts.each():
             pos = kdb.Point(t.trans.disp.x, t.trans.disp.y)
-            net = lvs.probe_net(region, pos)
+            net = lvs.probe_net(region, pos) if region is not None else None
             if net is None:
                 ex.messages.append(f"label {t.string!r} at {_um(pos, L.layout.dbu)} µm on {layer} touches no shape")
             else:
                 ex.labels.setdefault(t.string, set()).add(net.cluster_id)
 
 
-def _probe_well(lvs, region: kdb.Region) -> set[int]:
-    """The nets of a well region (one probe inside each merged polygon)."""
+def _probe_well(lvs, region: kdb.Region, flat: kdb.Region) -> set[int]:
+    """The nets of a well region: one probe inside each polygon of its flat, merged twin
+    (the registered copy is cut into many pieces of one net each)."""
     out = set()
-    for poly in region.merged().each():
+    for poly in flat.merged().each():
         net = lvs.probe_net(region, _inner_point(poly))
         if net is not None:
             out.add(net.cluster_id)
@@ -506,17 +510,10 @@ def _join_supplies(ex: _Extracted, supplies: list[str]) -> None:
 def _marked(L: _Layers, r: _Recipe) -> kdb.Region:
     """AND of the recipe's recognition layers minus its absent layers.
 
-    Partial ANDs are cached on ``L`` (every MOS recipe starts with diff AND
-    poly) and an empty partial result stops early: most recipes of a process
-    (lvt, hv flavours) find nothing in a given cell.
+    An empty partial result stops early: most recipes of a process (lvt, hv
+    flavours) find nothing in a given cell.
     """
-    out = L[r.recognition[0]]
-    for i in range(1, len(r.recognition)):
-        if out.is_empty():
-            return out
-        key = "&".join(r.recognition[: i + 1])
-        cached = L._cache.get(key)
-        out = cached if cached is not None else L._cache.setdefault(key, out & L[r.recognition[i]])
+    out = L.and_all(r.recognition)
     for lay in r.absent:
         if out.is_empty():
             break
@@ -526,51 +523,48 @@ def _marked(L: _Layers, r: _Recipe) -> kdb.Region:
     return out
 
 
-def _extract_mos(lvs, L: _Layers, r: _Recipe, cond: dict[str, kdb.Region]) -> kdb.Region:
-    """MOS4 devices of one class; bulk = n-well (p type) or p-body (n type). Returns the gates."""
+def _extract_mos(lvs, L: _Layers, r: _Recipe, cond: dict[str, kdb.Region], deep: _Deep) -> kdb.Region:
+    """MOS4 devices of one class; bulk = n-well (p type) or p-body (n type). Returns the (flat) gates."""
     gate = _marked(L, r)
     if gate.is_empty():
         return gate
-    _register(lvs, gate, f"gate_{r.name}")
     well = cond["nwell"] if r.type == "p" else cond["pwell"]
     lvs.extract_devices(kdb.DeviceExtractorMOS4Transistor(r.name),
-                        {"SD": cond["sd"], "G": gate, "P": cond["poly"], "W": well})
+                        {"SD": cond["sd"], "G": deep(gate, f"gate_{r.name}"), "P": cond["poly"], "W": well})
     return gate
 
 
-def _extract_diode(lvs, L: _Layers, r: _Recipe, cond: dict[str, kdb.Region]) -> None:
+def _extract_diode(lvs, L: _Layers, r: _Recipe, cond: dict[str, kdb.Region], deep: _Deep) -> None:
     """n diode: N+ under the marker in the p-body (anode = p-body); p diode: P+ in the n-well."""
     marked = _marked(L, r)
     if r.type == "n":
         junction = (L.n_active & marked) - L.nwell
-        layers = {"P": cond["pwell"], "N": junction}
     else:
         junction = L.p_active & marked & L.nwell
-        layers = {"P": junction, "N": cond["nwell"]}
     if junction.is_empty():
         return
     name = f"diode_{r.name}"
-    _register(lvs, junction, name)
-    cond[name] = junction  # a conductor: the diode's diffusion terminal joins its S/D net
+    # a conductor too: the diode's diffusion terminal joins its S/D net
+    cond[name] = deep(junction, name)
+    layers = {"P": cond["pwell"], "N": cond[name]} if r.type == "n" else {"P": cond[name], "N": cond["nwell"]}
     lvs.extract_devices(kdb.DeviceExtractorDiode(r.name), layers)
 
 
-def _connect(lvs: kdb.LayoutVsSchematic, L: _Layers, cond: dict[str, kdb.Region]) -> None:
+def _connect(lvs: kdb.LayoutVsSchematic, L: _Layers, cond: dict[str, kdb.Region], deep: _Deep) -> None:
     """diff/poly -> contact -> (li -> mcon ->) m1 -> via1 -> m2 ...; diodes join S/D; taps tie wells."""
     for region in cond.values():
         lvs.connect(region)
-    stack = [cond[L.role(r)] for r in _STACK if L.role(r)]
-    lvs.connect(cond["sd"], stack[0])
-    lvs.connect(cond["poly"], stack[0])
-    for a, b in zip(stack, stack[1:]):
-        lvs.connect(a, b)
+    stack = [L.role(r) for r in _STACK if L.role(r)]
+    for a, b in [("sd", stack[0]), ("poly", stack[0]), *zip(stack, stack[1:])]:
+        if a in cond and b in cond:  # an empty layer (left out) links nothing
+            lvs.connect(cond[a], cond[b])
     for name, region in cond.items():
         if name.startswith("diode_"):
             lvs.connect(region, cond["sd"])
     # ohmic well ties: N+ in n-well, P+ outside it (P+ in n-well is a junction, not a tie)
     taps = {"ntap": (L.n_active & L.nwell, cond["nwell"]), "ptap": (L.p_active - L.nwell, cond["pwell"])}
-    for name, (tap, well) in taps.items():
-        _register(lvs, tap, name)
+    for name, (flat_tap, well) in taps.items():
+        tap = deep(flat_tap, name)
         lvs.connect(tap)
         lvs.connect(tap, well)
         lvs.connect(tap, cond["sd"])
@@ -750,7 +744,7 @@ def _extraction_messages(lvs, L: _Layers, gates: kdb.Region) -> list[str]:
     """Poly over diffusion that no device recipe claims, and extractor errors."""
     msgs = []
     stray = (L[L.role("poly")] & L.diffusion) - gates
-    for poly in stray.merged().each():
+    for poly in stray.each():  # a boolean result: merged already
         msgs.append(f"poly over diffusion at {_um(poly.bbox().center(), L.layout.dbu)} µm "
                     f"matches no device recognition")
     for err in lvs.each_error():
@@ -769,14 +763,36 @@ def _unknown_layers(layout: kdb.Layout, cell: kdb.Cell, process: Process) -> lis
     return sorted(out, key=lambda x: tuple(map(int, x.split("/"))))
 
 
-def _compare(lvs: kdb.LayoutVsSchematic, reference: Cell, process: Process, name: str) -> tuple[bool, kdb.Circuit]:
+#: combined reference netlists by cell content, least recently used first: a cell is
+#: typically checked against many layouts, and building its netlist costs as much as a compare
+_REFERENCES: OrderedDict[tuple, kdb.Netlist] = OrderedDict()
+_MAX_REFERENCES = 1024
+
+
+def reference_netlist(reference: Cell, name: str | None = None) -> kdb.Netlist:
+    """A fresh copy of the reference netlist of ``reference`` (fingers combined), built once per content.
+
+    A copy, because the LVS database takes ownership of its reference.
+    """
+    key = (name or reference.name, reference.pins, tuple(reference.transistors), tuple(reference.devices))
+    ref = _REFERENCES.get(key)
+    if ref is None:
+        ref = _REFERENCES[key] = cell_to_kdb_netlist(reference, name=key[0])
+        ref.combine_devices()
+        if len(_REFERENCES) > _MAX_REFERENCES:
+            _REFERENCES.popitem(last=False)
+    else:
+        _REFERENCES.move_to_end(key)
+    return ref.dup()
+
+
+def _compare(lvs: kdb.LayoutVsSchematic, reference: Cell, name: str) -> tuple[bool, kdb.Circuit]:
     """Prepare both netlists (pins, combined fingers, tolerances), run KLayout's comparer.
 
     Returns its verdict and the reference circuit.
     """
     _prepare_layout_netlist(lvs.netlist())
-    ref = cell_to_kdb_netlist(reference, process, name=name)
-    ref.combine_devices()
+    ref = reference_netlist(reference, name)
     for dc in lvs.netlist().each_device_class():
         twin = ref.device_class_by_name(dc.name)
         if twin is not None:
@@ -785,20 +801,31 @@ def _compare(lvs: kdb.LayoutVsSchematic, reference: Cell, process: Process, name
     return bool(lvs.compare(kdb.NetlistComparer())), ref.circuit_by_name(name)
 
 
+def _cell_layers(layout: kdb.Layout, cell: kdb.Cell, process: Process, layers: CellLayers | None) -> CellLayers:
+    """``layers`` (the DRC's flat layers of this cell) when given, else a fresh set."""
+    if layers is None:
+        return CellLayers.of(layout, cell, process.technology)
+    if layers.tech is not process.technology or layers.cell.cell_index() != cell.cell_index():
+        raise ValueError(f"layers of {layers.cell.name} ({layers.tech.name}) passed to LVS of {cell.name} "
+                         f"({process.technology.name})")
+    return layers
+
+
 def run_lvs(layout: kdb.Layout, cell: kdb.Cell, process: Process, reference: Cell,
-            lvsdb_path: str | None = None) -> LvsResult:
+            lvsdb_path: str | None = None, layers: CellLayers | None = None) -> LvsResult:
     """Extract ``cell`` (flattened) with the rules of ``process`` and compare it with ``reference``.
 
     Writes a KLayout ``.lvsdb`` (netlist browser) to ``lvsdb_path`` when given.
+    ``layers``: the cell's :class:`CellLayers` from ``run_drc``, so both flatten it once.
     """
     t0 = time.perf_counter()
     if process.template is None:
         raise ValueError(f"process {process.name} has no template (layer roles); LVS needs a target process")
     lvs = kdb.LayoutVsSchematic(cell.name, layout.dbu)
-    L = _Layers(layout, cell, process)
+    L = _Layers(_cell_layers(layout, cell, process, layers), process)
     ex = _extract(lvs, L, _recipes(process, reference))
     messages = ex.messages + _extraction_messages(lvs, L, ex.gates)
-    match, ref_circuit = _compare(lvs, reference, process, cell.name)
+    match, ref_circuit = _compare(lvs, reference, cell.name)
     xref = lvs.xref()
     if not match:
         messages += _compare_messages(xref)

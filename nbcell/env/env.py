@@ -1,10 +1,10 @@
 """The placement MDP: pure ``reset``/``step`` over :class:`State`, jit- and vmap-able.
 
 One step places one finger (in its own row, at the row's cursor, with a flip)
-or leaves a gap in a row that is behind the other. A finger whose left net
+or leaves a gap (an empty gate column) in one row. A finger whose left net
 differs from the row's rightmost diffusion net gets a diffusion break (an
 empty gate column) first. The episode ends when every finger is placed; it
-never lasts more than ``2F`` steps, so a fixed-length ``lax.scan`` rolls it out.
+never lasts more than ``2F + 2`` useful steps, so a fixed-length ``lax.scan`` rolls it out.
 """
 
 from __future__ import annotations
@@ -46,11 +46,12 @@ def finger_sides(cell: CellArrays, f: jnp.ndarray, flip: jnp.ndarray) -> tuple[j
 
 
 def action_mask(state: State) -> jnp.ndarray:
-    """bool[2F + 2]: unplaced real fingers (both flips); a gap only in the row that is behind."""
+    """bool[2F + 2]: unplaced real fingers (both flips); a gap in a row that is behind the
+    other, or level with it right after a finger (one empty column; a second would be waste)."""
     free = state.cell.f_valid & ~state.placed
     fingers = jnp.repeat(free, 2)
-    behind = state.cursor < state.cursor[::-1]
-    gaps = behind & ~state.done
+    other = state.cursor[::-1]
+    gaps = ((state.cursor < other) | ((state.cursor == other) & (state.end_net != NO))) & ~state.done
     return jnp.concatenate([fingers, gaps])
 
 
@@ -84,9 +85,11 @@ def _gap(state: State, r: jnp.ndarray) -> State:
 
 
 def step(state: State, action: jnp.ndarray) -> tuple[State, TimeStep]:
-    """Apply ``action`` (see :func:`action_mask`); an illegal action or a finished episode is a no-op."""
+    """Apply ``action`` (see :func:`action_mask`); an illegal or out-of-range action (e.g. the
+    padding value ``num_actions(F)``) or a finished episode is a no-op."""
     F = state.cell.size
-    legal = action_mask(state)[action]
+    A = num_actions(F)
+    legal = (action >= 0) & (action < A) & action_mask(state)[jnp.clip(action, 0, A - 1)]
     is_finger = action < 2 * F
     f = jnp.minimum(action // 2, F - 1)
     placed = _place(state, f, (action % 2).astype(bool))

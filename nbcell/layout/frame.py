@@ -63,6 +63,7 @@ class DiffNode:
     contacted: bool
     contacts: list[tuple[int, int]] = field(default_factory=list)
     strip: Box | None = None
+    span: tuple[int, int] | None = None  # y range of the diffusion under this column (contacted nodes)
 
 
 @dataclass
@@ -96,6 +97,9 @@ class Frame:
     terminals: dict[str, list[Terminal]]
     pins: list[str]                     # signal pins needing a pin-access point
     power: dict[str, str]               # rail net -> "n" (bottom) / "p" (top)
+    #: signal diffusion terminals: (net, description, candidate contact points (ix, iy)); the router
+    #: reaches site i through the pseudo node (-1, i, 0) and one diffusion contact
+    diff_sites: list[tuple[str, str, list[tuple[int, int]]]] = field(default_factory=list)
 
     @property
     def dbu(self) -> float:
@@ -318,6 +322,9 @@ class _Builder:
         if n_edge > self.to(tpl.n_row.y1) or p_edge + max_w["p"] > p_hi:
             raise LayoutError(f"cell {self.cell.name}: fingers too wide for the template rows")
         self.rows = {"n": RowGeom("n", n_edge, False), "p": RowGeom("p", p_edge, True)}
+        # the channel tracks closest to the rows: as close as a poly contact may come to diffusion
+        self.gap_lo = n_edge + r["co.poly_to_diff"] + r["co.size"] // 2
+        self.gap_hi = p_edge - r["co.poly_to_diff"] - r["co.size"] // 2
 
     def draw_diffusion(self) -> None:
         """Diffusion rectangles per finger (channel-edge aligned), island ends, bridges, dogbones."""
@@ -369,7 +376,8 @@ class _Builder:
         return xg + sign * ext
 
     def contacts(self) -> None:
-        """Diffusion contacts (from the channel edge outwards) and their metal strips."""
+        """Rail nets get fixed contact strips to their rail; other contacted diffusion gets a span
+        (``DiffNode.span``) in which the router chooses contacts."""
         r = self.r
         cut, cut2 = r["co.size"], r["co.size"] // 2
         denc = r.co_enc("diff")
@@ -387,30 +395,34 @@ class _Builder:
                 if not node.contacted:
                     continue
                 ws = [self.gw(f) for f in (self.finger(row, k - 1), self.finger(row, k)) if f]
-                wmin = max(min(ws), hc)
-                y0, y1 = rg.span(wmin)
-                limit = self._signal_limit(row, net, menc)
-                xk = self.col_x[2 * k]
-                ys = []
-                step = cut + r["co.space"]
-                for j in range(64):
-                    yc = (y0 + denc.big + cut2 + j * step) if rg.up else (y1 - denc.big - cut2 - j * step)
-                    if yc - cut2 - denc.big < y0 or yc + cut2 + denc.big > y1:
-                        break
-                    if limit is not None and not limit(yc):
-                        break
-                    ys.append(yc)
-                if not ys:
-                    raise LayoutError(f"cell {self.cell.name}: no room for a contact on net {net} "
-                                      f"in the {row} row")
-                node.contacts = [(xk, y) for y in ys]
-                sx = cut2 + menc.small
-                lo = min(ys) - cut2 - menc.big
-                hi = max(ys) + cut2 + menc.big
+                node.span = rg.span(max(min(ws), hc))
                 if self.power.get(net) == row:
-                    rail = self._rail_box(net)
-                    lo, hi = (rail[1], hi) if row == "n" else (lo, rail[3])
-                node.strip = (xk - sx, lo, xk + sx, hi)
+                    self._rail_strip(node, rg, cut, cut2, denc, menc)
+
+    def _rail_strip(self, node: DiffNode, rg: RowGeom, cut: int, cut2: int, denc: Enc, menc: Enc) -> None:
+        """Contacts from the rail side of the diffusion towards the channel, while the strip keeps a
+        first-metal wire on the outermost channel track clear; the strip runs into the rail."""
+        r = self.r
+        y0, y1 = node.span
+        step = cut + r["co.space"]
+        clear = r["m0.width"] // 2 + r["m0.space"] + cut2 + menc.big
+        first = y1 - denc.big - cut2 if rg.up else y0 + denc.big + cut2
+        ys = []
+        for j in range(64):
+            yc = first - j * step if rg.up else first + j * step
+            if yc - cut2 - denc.big < y0 or yc + cut2 + denc.big > y1:
+                break
+            if ys and (yc > self.gap_lo - clear if not rg.up else yc < self.gap_hi + clear):
+                break
+            ys.append(yc)
+        xk = self.col_x[2 * node.k]
+        node.contacts = [(xk, y) for y in ys]
+        sx = cut2 + menc.small
+        rail = self._rail_box(node.net)
+        if rg.up:
+            node.strip = (xk - sx, min(ys) - cut2 - menc.big, xk + sx, rail[3])
+        else:
+            node.strip = (xk - sx, rail[1], xk + sx, max(ys) + cut2 + menc.big)
 
     def _signal_limit(self, row: str, net: str, menc: Enc):
         """Predicate on a contact centre y: its metal pad keeps the m0 space to the rail of its row."""

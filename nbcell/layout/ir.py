@@ -28,8 +28,9 @@ tracks sit on the rails, on the diffusion-contact rows and in the channel
 between the rows (gate contacts, poly and metal jumpers). Routing layers, by
 index: ``0`` poly, ``1`` the first metal (gf180 / sg13g2 ``metal1``, sky130
 ``li1``), ``2`` the second metal (gf180 / sg13g2 ``metal2``, sky130 ``met1``).
-A :class:`Via` with ``lower=0`` is a poly contact, ``lower=1`` a cut between
-the two metals.
+A :class:`Via` with ``lower=-1`` is a diffusion contact (the diffusion column
+under it to the first metal), ``lower=0`` a poly contact, ``lower=1`` a cut
+between the two metals.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ class Wire:
 
 @dataclass(frozen=True)
 class Via:
-    """A cut between routing layers ``lower`` and ``lower + 1`` at a grid point.
+    """A cut between routing layers ``lower`` and ``lower + 1`` at a grid point (``-1``: diffusion).
 
     ``orient`` is the direction of the longer enclosure of the lower metal pad:
     ``"v"`` (pad taller than wide) or ``"h"``.

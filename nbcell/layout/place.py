@@ -73,126 +73,121 @@ def _side(f: Finger | None, flip: bool) -> tuple[str | None, str | None]:
     return f.sides(flip) if f else (None, None)
 
 
-def _row_cost(end: str | None, left: str | None, has: bool) -> tuple[int, bool]:
-    """(score, needs a break column) of putting a finger with ``left`` net after ``end`` in one row."""
-    if not has:
-        return (0, False)
-    if end is None:
-        return (0, False)
-    if end == left:
-        return (3, False)
-    return (0, True)
+@dataclass(frozen=True)
+class _State:
+    """A partial left-to-right placement (beam-search state)."""
+
+    cols: tuple                      # ((item index | -1, flip_n, flip_p), ...)
+    end_n: str | None                # net at the open right end of each row
+    end_p: str | None
+    left: frozenset                  # item indices still to place
+    placed: tuple                    # per net index: fingers placed so far
+    maxcut: int                      # most signal nets crossing a column boundary so far
+    sumcut: int                      # sum of crossings over the boundaries (a wire-length estimate)
+    shares: int                      # rows continuing a diffusion
 
 
-class _Chain:
-    """Greedy left-to-right chaining of items into gate columns."""
+class _Beam:
+    """Beam search over column orders: fewest columns, then least channel congestion.
 
-    def __init__(self, items: list[_Item], degree: dict[str, int], power: set[str]):
-        self.items = items
-        self.degree = degree
-        self.power = power
+    Width 1 is the plain greedy Euler chaining; a wider beam keeps the best few
+    partial chains, scored by columns used, the largest number of signal nets
+    crossing any column boundary (the horizontal tracks needed), and the sum of
+    crossings (wire length).
+    """
 
-    def run(self, first: int) -> list[tuple[_Item | None, bool, bool]]:
-        left = list(range(len(self.items)))
-        cols: list[tuple[_Item | None, bool, bool]] = []
-        end_n = end_p = None
-        order = [first] + [i for i in left if i != first]
-        remaining = order
-        while remaining:
-            best = None
-            for idx in remaining:
-                item = self.items[idx]
-                for fn, fp in _choices(item):
-                    sc = self._score(item, fn, fp, end_n, end_p, not cols)
-                    if best is None or sc > best[0]:
-                        best = (sc, idx, fn, fp)
-                if not cols:
-                    break  # the first column is fixed by the caller
-            _, idx, fn, fp = best
-            item = self.items[idx]
-            nl, nr = _side(item.n, fn)
-            pl, pr = _side(item.p, fp)
-            need_break = (item.n is not None and end_n is not None and end_n != nl) or \
-                         (item.p is not None and end_p is not None and end_p != pl)
-            if need_break:
-                cols.append((None, False, False))
-                end_n = end_n if end_n == nl else None
-                end_p = end_p if end_p == pl else None
-            cols.append((item, fn, fp))
-            end_n = nr if item.n else None
-            end_p = pr if item.p else None
-            remaining = [i for i in remaining if i != idx]
-        return cols
+    def __init__(self, items: list[_Item], power: set[str], width: int):
+        self.items, self.width = items, width
+        nets = sorted({n for it in items for f in (it.n, it.p) if f for n in (f.gate, f.drain, f.source)})
+        self.net_idx = {n: i for i, n in enumerate(nets)}
+        self.signal = [n not in power for n in nets]
+        total = [0] * len(nets)
+        self.touch: list[tuple[int, ...]] = []
+        for it in items:
+            ts = sorted({self.net_idx[n] for f in (it.n, it.p) if f for n in (f.gate, f.drain, f.source)})
+            self.touch.append(tuple(ts))
+            for t in ts:
+                total[t] += 1
+        self.total = total
+        # interchangeable items (fingers of the same devices): try one of each class per step
+        self.cls = [(it.n.device if it.n else None, it.p.device if it.p else None) for it in items]
 
-    def _score(self, item: _Item, fn: bool, fp: bool, end_n, end_p, first: bool) -> tuple:
+    def start(self) -> _State:
+        return _State((), None, None, frozenset(range(len(self.items))), (0,) * len(self.total), 0, 0, 0)
+
+    def step(self, st: _State) -> list[_State]:
+        out, seen = [], set()
+        for idx in sorted(st.left):
+            if self.cls[idx] in seen:
+                continue
+            seen.add(self.cls[idx])
+            for fn, fp in _choices(self.items[idx]):
+                out.append(self._extend(st, idx, fn, fp))
+        return out
+
+    def _extend(self, st: _State, idx: int, fn: bool, fp: bool) -> _State:
+        item = self.items[idx]
         nl, nr = _side(item.n, fn)
         pl, pr = _side(item.p, fp)
-        sn, bn = _row_cost(end_n, nl, item.n is not None)
-        sp, bp = _row_cost(end_p, pl, item.p is not None)
-        score = sn + sp - 4 * (bn or bp)
-        if first:
-            # start at a rail net: the left edge then needs no signal contact
-            score += sum(1 for x in (nl, pl) if x in self.power)
-        # keep chains going: prefer leaving a net that other fingers still touch
-        cont = sum(self.degree.get(x, 0) > 1 for x in (nr, pr) if x is not None)
-        both = 1 if item.n and item.p else 0
-        return (score, both, cont, tuple(-ord(c) for c in item.key[1][:8]))
+        cols = st.cols
+        end_n, end_p, shares = st.end_n, st.end_p, st.shares
+        brk = (item.n is not None and end_n is not None and end_n != nl) or \
+              (item.p is not None and end_p is not None and end_p != pl)
+        if brk:
+            cols = cols + ((-1, False, False),)
+        shares += (item.n is not None and end_n == nl) + (item.p is not None and end_p == pl)
+        cols = cols + ((idx, fn, fp),)
+        placed = list(st.placed)
+        for t in self.touch[idx]:
+            placed[t] += 1
+        cut = sum(1 for i, c in enumerate(placed) if self.signal[i] and 0 < c < self.total[i])
+        return _State(cols, nr if item.n else None, pr if item.p else None, st.left - {idx}, tuple(placed),
+                      max(st.maxcut, cut), st.sumcut + cut, shares)
+
+    @staticmethod
+    def key(st: _State) -> tuple:
+        return (len(st.cols), st.maxcut, st.sumcut, -st.shares, st.cols)
+
+    def run(self, first: list[_State]) -> _State:
+        beam = first
+        while beam[0].left:
+            nxt = [c for st in beam for c in self.step(st)]
+            nxt.sort(key=self.key)
+            uniq, seen = [], set()
+            for st in nxt:
+                sig = (st.left, st.end_n, st.end_p)
+                if sig in seen:
+                    continue
+                seen.add(sig)
+                uniq.append(st)
+                if len(uniq) == self.width:
+                    break
+            beam = uniq
+        return min(beam, key=self.key)
 
 
-def _columns_to_placement(cols) -> Placement:
+def _columns_to_placement(items: list[_Item], cols) -> Placement:
     n, p = [], []
-    for item, fn, fp in cols:
+    for idx, fn, fp in cols:
+        item = items[idx] if idx >= 0 else None
         n.append(Slot(item.n.device, item.n.index, fn) if item and item.n else None)
         p.append(Slot(item.p.device, item.p.index, fp) if item and item.p else None)
     return Placement(tuple(n), tuple(p))
 
 
-def place(cell: Cell, process: Process, seed: int = 0) -> Placement:
-    """Greedy Euler placement of ``cell``'s fingers (deterministic for a given ``seed``)."""
+def place(cell: Cell, process: Process, seed: int = 0, beam: int = 24) -> Placement:
+    """Euler-chain placement of ``cell``'s fingers by beam search (deterministic for a given ``seed``)."""
     fs = fingers(cell)
     if not fs:
         return Placement((), ())
     items = sorted(_items(fs), key=lambda it: it.key)
-    degree: dict[str, int] = defaultdict(int)
-    for f in fs:
-        degree[f.drain] += 1
-        degree[f.source] += 1
-    power = {process.supplies.power, process.supplies.ground}
-    chain = _Chain(items, degree, power)
-    starts = _start_candidates(items, power)
     if seed:
-        k = seed % len(starts)
-        starts = starts[k:] + starts[:k]
-    best = None
-    for s in starts[:8]:
-        cols = chain.run(s)
-        cost = (len(cols), _signal_ends(cols, power))
-        if best is None or cost < best[0]:
-            best = (cost, cols)
-    return _columns_to_placement(best[1])
-
-
-def _start_candidates(items: list[_Item], power: set[str]) -> list[int]:
-    """Items that can start the row at a rail net first, then the rest (all in key order)."""
-    def rail_sides(it: _Item) -> int:
-        return sum(1 for f in (it.n, it.p) if f and (f.drain in power or f.source in power))
-    idx = list(range(len(items)))
-    return sorted(idx, key=lambda i: (-rail_sides(items[i]), -(items[i].n is not None and items[i].p is not None), i))
-
-
-def _signal_ends(cols, power: set[str]) -> int:
-    """Number of row ends (cell edges) carrying a signal net: a tie-break that favours rails outside."""
-    count = 0
-    for item, fn, fp in (cols[0], cols[-1]):
-        if item is None:
-            continue
-        for f, fl, side in ((item.n, fn, 0), (item.p, fp, 0)):
-            if f is None:
-                continue
-            nets = f.sides(fl)
-            net = nets[0] if (item, fn, fp) is cols[0] else nets[1]
-            count += net not in power
-    return count
+        k = seed % len(items)
+        items = items[k:] + items[:k]
+    power = {process.supplies.power, process.supplies.ground}
+    b = _Beam(items, power, max(1, beam))
+    st = b.run([b.start()])
+    return _columns_to_placement(items, st.cols)
 
 
 # --------------------------------------------------------------------------- lower bound

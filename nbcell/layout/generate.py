@@ -1,0 +1,117 @@
+"""One entry point: a sized cell in, a DRC/LVS-clean layout out (or a clear exception)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import klayout.db as db
+
+from nbcell.layout.frame import Frame, build_frame
+from nbcell.layout.geometry import Drawer, draw
+from nbcell.layout.ir import Placement, Routing
+from nbcell.layout.place import check_placement, place, width_lower_bound
+from nbcell.layout.route import route
+from nbcell.layout.rules import LayoutError
+from nbcell.netlist import Cell
+from nbcell.pdk import Process
+
+
+@dataclass
+class GeneratedCell:
+    """A generated layout. Lengths in µm; ``pins``: pin name -> (layer name, boxes in µm)."""
+
+    name: str
+    layout: db.Layout
+    top: db.Cell
+    width_um: float
+    height_um: float
+    lower_bound_um: float
+    placement: Placement | None = None
+    routing: Routing | None = None
+    frame: Frame | None = None
+    pins: dict[str, tuple[str, list[tuple[float, float, float, float]]]] = field(default_factory=dict)
+    obstructions: dict[str, list[tuple[float, float, float, float]]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _labels(frame: Frame, routing: Routing, drawer: Drawer, top: db.Cell) -> dict:
+    """Pin texts on the label layer at each pin's access point, power texts on the rails."""
+    tpl, tech = frame.process.template, frame.process.technology
+    ly = top.layout()
+    pins: dict[str, tuple[str, list]] = {}
+    dbu = frame.dbu
+    lab = ly.layer(*tech.layer(tpl.pins.label_layer))
+    for net in frame.pins:
+        nr = routing.net(net)
+        if nr is None or nr.pin is None:
+            raise LayoutError(f"cell {frame.cell.name}: pin {net} got no access point")
+        x, y = frame.grid.xs[nr.pin.ix], frame.grid.ys[nr.pin.iy]
+        top.shapes(lab).insert(db.Text(net, db.Trans(x, y)))
+        reg = drawer.net_region("m0", net).merged()
+        pins[net] = (drawer.names["m0"], [_um(p.bbox(), dbu) for p in reg.each()] if reg else [])
+        _pin_shape(frame, drawer, top, tpl.pins.pin_layer, drawer.sh.pin(nr.pin.ix, nr.pin.iy)[0][1])
+    plab = ly.layer(*tech.layer(tpl.pins.power_label_layer))
+    for rail in tpl.rails:
+        y0, y1 = round(rail.y0 / dbu), round(rail.y1 / dbu)
+        top.shapes(plab).insert(db.Text(rail.net, db.Trans(frame.width // 2, (y0 + y1) // 2)))
+        box = (0, y0, frame.width, y1)
+        pins[rail.net] = (rail.layer, [_um(db.Box(*box), dbu)])
+        _pin_shape(frame, drawer, top, tpl.pins.power_pin_layer, box)
+    return pins
+
+
+def _pin_shape(frame: Frame, drawer: Drawer, top: db.Cell, layer: str | None, box) -> None:
+    if layer:
+        top.shapes(drawer.layer(layer)).insert(db.Box(*box))
+
+
+def _um(b: db.Box, dbu: float) -> tuple[float, float, float, float]:
+    return (round(b.left * dbu, 4), round(b.bottom * dbu, 4), round(b.right * dbu, 4), round(b.top * dbu, 4))
+
+
+def generate(cell: Cell, process: Process, seed: int = 0) -> GeneratedCell:
+    """Place, route and draw an already sized ``cell`` for ``process``.
+
+    Raises :class:`LayoutError` naming the cell and the reason when it cannot be done.
+    """
+    t0 = time.perf_counter()
+    if process.template is None:
+        raise LayoutError(f"cell {cell.name}: process {process.name} has no cell template")
+    if not cell.transistors:
+        from nbcell.layout.special import generate_special
+
+        out = generate_special(cell, process)
+        out.seconds = time.perf_counter() - t0
+        return out
+    placement = place(cell, process, seed)
+    check_placement(cell, placement)
+    frame = build_frame(cell, process, placement)
+    routing = route(frame, seed)
+    layout = db.Layout()
+    layout.dbu = process.technology.dbu
+    top = layout.create_cell(cell.name)
+    drawer = draw(frame, routing, layout, top)
+    pins = _labels(frame, routing, drawer, top)
+    site = process.template.site.width
+    lb = width_lower_bound(cell, process) * site
+    out = GeneratedCell(cell.name, layout, top, round(frame.width * frame.dbu, 4), process.template.height,
+                        round(lb, 4), placement, routing, frame, pins)
+    out.obstructions = _obstructions(drawer, frame)
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+def _obstructions(drawer: Drawer, frame: Frame) -> dict[str, list]:
+    """Metal used inside the cell that is not a pin (LEF OBS), by layer name, µm boxes."""
+    out: dict[str, list] = {}
+    pinned = set(frame.pins) | set(frame.power)
+    for key in ("m0", "m1"):
+        boxes = []
+        for net, reg in drawer.nets[key].items():
+            if net in pinned and key == "m0":
+                continue
+            boxes += [_um(p.bbox(), frame.dbu) for p in reg.merged().each()]
+        if boxes:
+            out[drawer.names[key]] = boxes
+    return out

@@ -1,0 +1,80 @@
+"""The boxes (dbu) that each routing item occupies, shared by the router and the drawing.
+
+Keys: ``poly``, ``m0`` (first metal), ``m1`` (second metal), ``co`` (contact
+cuts), ``cut1`` (cuts between the metals). A wire is its centre line grown by
+half the layer's minimum width (ends included); a cut carries its square and
+the enclosing pads of the layers below and above it.
+"""
+
+from __future__ import annotations
+
+from nbcell.layout.frame import Box, Frame, pad
+from nbcell.layout.ir import Via, Wire
+
+LAYER_KEYS = ("poly", "m0", "m1")
+CUT_KEYS = ("co", "cut1")
+
+
+class Shapes:
+    """Shape maker for one frame."""
+
+    def __init__(self, frame: Frame):
+        r = frame.rules
+        self.f = frame
+        self.xs, self.ys = frame.grid.xs, frame.grid.ys
+        self.half = {"poly": r["poly.width"] // 2, "m0": r["m0.width"] // 2, "m1": r["m1.width"] // 2}
+        self.cut_half = {"co": r["co.size"] // 2, "cut1": r["cut1.size"] // 2}
+        self.enc = {("poly", "co"): r.co_enc("poly"), ("m0", "co"): r.enc("m0", "co"),
+                    ("m0", "cut1"): r.enc("m0", "cut1"), ("m1", "cut1"): r.enc("m1", "cut1")}
+        self.space = {"poly": r["poly.space"], "m0": r["m0.space"], "m1": r["m1.space"],
+                      "co": r["co.space"], "cut1": r["cut1.space"]}
+        tpl = frame.process.template
+        roles = tpl.layer_roles
+        m1 = roles["m1"] if "li" in roles else roles["m2"]
+        tr = tpl.tracks.get(m1)
+        self.m1_vertical = tr is None or tr.direction == "vertical"
+        # poly on a gate column keeps the gate's length as its width (no steps, no notches)
+        self.poly_half_x = [self.half["poly"]] * len(self.xs)
+        for ix, col in enumerate(frame.grid.x_column):
+            if col >= 0 and col % 2 == 1:
+                g = (col - 1) // 2
+                ls = [frame.fingers[(s.device, s.finger)].l for s in (frame.placement.n[g], frame.placement.p[g]) if s]
+                if ls:
+                    self.poly_half_x[ix] = max(self.half["poly"], round(max(ls) / frame.dbu) // 2)
+
+    def node(self, layer: int, ix: int, iy: int) -> list[tuple[str, Box]]:
+        key = LAYER_KEYS[layer]
+        h = self.half[key]
+        hx = self.poly_half_x[ix] if layer == 0 else h
+        x, y = self.xs[ix], self.ys[iy]
+        return [(key, (x - hx, y - h, x + hx, y + h))]
+
+    def wire(self, w: Wire) -> list[tuple[str, Box]]:
+        key = LAYER_KEYS[w.layer]
+        h = self.half[key]
+        hx = self.poly_half_x[w.ix0] if w.layer == 0 and w.ix0 == w.ix1 else h
+        x0, x1 = sorted((self.xs[w.ix0], self.xs[w.ix1]))
+        y0, y1 = sorted((self.ys[w.iy0], self.ys[w.iy1]))
+        return [(key, (x0 - hx, y0 - h, x1 + hx, y1 + h))]
+
+    def via(self, v: Via) -> list[tuple[str, Box]]:
+        x, y = self.xs[v.ix], self.ys[v.iy]
+        if v.lower == -1:  # diffusion contact
+            c = self.cut_half["co"]
+            return [("co", (x - c, y - c, x + c, y + c)),
+                    ("m0", pad(x, y, c, self.enc[("m0", "co")], v.orient))]
+        if v.lower == 0:
+            c = self.cut_half["co"]
+            return [("co", (x - c, y - c, x + c, y + c)),
+                    ("poly", pad(x, y, c, self.enc[("poly", "co")], v.orient)),
+                    ("m0", pad(x, y, c, self.enc[("m0", "co")], v.orient))]
+        c = self.cut_half["cut1"]
+        return [("cut1", (x - c, y - c, x + c, y + c)),
+                ("m0", pad(x, y, c, self.enc[("m0", "cut1")], v.orient)),
+                ("m1", pad(x, y, c, self.enc[("m1", "cut1")], "v" if self.m1_vertical else "h"))]
+
+    def pin(self, ix: int, iy: int) -> list[tuple[str, Box]]:
+        """The first-metal landing an upper-level router needs for a cut to the second metal."""
+        x, y = self.xs[ix], self.ys[iy]
+        c = self.cut_half["cut1"]
+        return [("m0", pad(x, y, c, self.enc[("m0", "cut1")], "v" if self.m1_vertical else "h"))]
