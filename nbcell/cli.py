@@ -22,7 +22,7 @@ import hydra
 from omegaconf import DictConfig
 
 from nbcell.atomic import write_text_atomic
-from nbcell.cdl import cell_cdl, write_cdl
+from nbcell.cdl import cell_cdl
 from nbcell.library import ReadResult, default_celllibs, read_library
 from nbcell.pdk import PdkError, Process, load_process
 from nbcell.sizing import SizingError, SizingRule, check_sized, size_cell
@@ -112,13 +112,22 @@ def cmd_size(cfg: DictConfig) -> int:
 
 
 def cmd_port(cfg: DictConfig) -> int:
-    """The main job. Today it runs the stages that exist: read -> size -> ported CDL."""
+    """The main job: read -> size -> place -> route -> geometry -> DRC/LVS, ``out/summary.json``."""
+    from nbcell.port import PortJob, run_port  # klayout and jax are only needed here
+    from nbcell.reference import reference_widths
+
     out = Path(cfg.out)
-    res, sized, failed = size_source(cfg, out / "cdl")
-    write_cdl(sized, out / f"{res.name}.cdl", header=f"{res.name} ported to {cfg.target.name} by nbcell")
-    log.info("port: %d cells of %s sized for %s (%d failed); CDL in %s. Placement, routing and checks "
-             "are not implemented yet.", len(sized), res.name, cfg.target.name, len(failed), out)
-    return 1 if failed else 0
+    tgt = _target(cfg)
+    res = read_source(cfg)
+    job = PortJob(res.process, tgt, cfg.policy.name, int(cfg.seed),
+                  SizingRule(cfg.sizing.width, cfg.sizing.length, float(cfg.sizing.scale)),
+                  reference_widths(cfg.reference) if cfg.reference else {})
+    summary = run_port(res.cells, job, out, res.name, source_path(cfg), [(e.name, e.error) for e in res.errors])
+    rows = summary["cells"]
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("clean", "drc", "lvs", "failed", "timeout")}
+    log.info("port: %d cells of %s for %s with %s: %s; %s/summary.json", len(rows), res.name, tgt.name,
+             job.policy, ", ".join(f"{k} {v}" for k, v in counts.items() if v), out)
+    return 0 if counts["clean"] == len(rows) else 1
 
 
 def cmd_check(cfg: DictConfig) -> int:

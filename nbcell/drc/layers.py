@@ -43,8 +43,30 @@ _SHRINKING = {"and", "not", "interacting", "not_interacting", "inside", "outside
 _EXCLUDING = {"not", "not_interacting", "outside"}
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")
 
+#: what ``a op b`` is when the bounding boxes of a and b do not touch, touch without sharing
+#: area, or when b is one rectangle holding a ("acc": a itself, "empty"; absent: compute)
+_APART = {"and": "empty", "not": "acc", "interacting": "empty", "not_interacting": "acc",
+          "inside": "empty", "outside": "acc", "overlapping": "empty"}
+_TOUCHING = {"and": "empty", "not": "acc", "inside": "empty", "outside": "acc", "overlapping": "empty"}
+_COVERED = {"and": "acc", "not": "empty", "interacting": "acc", "not_interacting": "empty",
+            "inside": "acc", "outside": "empty", "overlapping": "acc"}
 #: substrings of layer names that hold the cell footprint, in order of preference
 _FOOTPRINT_HINTS = ("boundary", "areaid_sc")
+
+
+def _by_bbox(op: str, box: db.Box, other: db.Box, other_is_box: bool) -> str | None:
+    """``"acc"``/``"empty"`` where ``a op b`` follows from the bboxes of a and b alone, else None.
+
+    Merged polygons have area, so no polygon of ``a`` lies inside ``b`` or shares area
+    with it when the boxes share none (touching counts as interacting and as outside).
+    """
+    if not box.touches(other):
+        return _APART.get(op)
+    if not box.overlaps(other):
+        return _TOUCHING.get(op)
+    if other_is_box and box.inside(other):
+        return _COVERED.get(op)
+    return None
 
 
 @dataclass(frozen=True)
@@ -187,10 +209,20 @@ class CellLayers:
 
     def intersection(self, names: list[str]) -> db.Region:
         """``names[0] AND names[1] AND ...``, reusing derived layers with that recipe (``tgate``)."""
+        return self[self.intersection_key(names)]
+
+    def intersection_key(self, names: list[str]) -> str:
+        """The layer key of :meth:`intersection` (``"tgate"``, ``"ngate&dualgate"``), usable with ``[]``."""
         acc = names[0]
         for other in names[1:]:
             acc = self.recipes.find_and(acc, other) or self._and_memo(acc, other)
-        return self[acc]
+        return acc
+
+    def edges_inside_outside(self, edges: str, region: str) -> tuple[db.Edges, db.Edges]:
+        """The outline of layer ``edges`` split into the parts strictly inside ``region`` and the rest,
+        built once (the gate outline is split by poly for channel width and endcap alike)."""
+        return self.memo(f"inside_outside:{edges}:{region}",
+                         lambda: tuple(self.edges(edges).inside_outside_part(self[region])))
 
     def _and_memo(self, a: str, b: str) -> str:
         key = f"{a}&{b}"
@@ -199,19 +231,25 @@ class CellLayers:
         return key
 
     def _op(self, op: str, acc: db.Region, arg: str) -> db.Region:
-        """``acc op layer(arg)``; a bounding-box test settles the common trivial cases exactly.
+        """``acc op layer(arg)``, skipping work where the result is known exactly.
 
-        Booleans cost ~50 µs even on a few shapes. ``acc`` inside one rectangle
-        of ``arg`` (a marker layer over the whole cell) is unchanged by AND; ``acc``
-        clear of ``arg``'s bbox is unchanged by NOT. The shortcut returns ``acc``
-        itself, so only where ``acc`` is merged (as every boolean result is).
+        Booleans cost ~50 µs even on a few shapes; :func:`_by_bbox` settles the
+        common trivial cases (a marker layer over the whole cell, layers apart).
+        A shortcut to ``acc`` itself is taken only where ``acc`` is merged (as
+        every boolean result is), so the polygons are those the operation gives.
+        INTERACTING and NOT_INTERACTING of one pair come from one split.
         """
-        if op in ("and", "not") and acc.is_merged():
-            box, other = acc.bbox(), self[arg].bbox()
-            if op == "and" and self.is_box(arg) and box.inside(other):
+        if op in _REGION_OPS:
+            known = _by_bbox(op, acc.bbox(), self[arg].bbox(), self.is_box(arg))
+            if known == "empty":
+                return db.Region()
+            if known == "acc" and acc.is_merged():
                 return acc
-            if op == "not" and not box.overlaps(other):
-                return acc
+        if op in ("interacting", "not_interacting"):
+            # one pass gives both halves (contact_comp / contact_poly); ``acc`` is kept in the
+            # memo so that its id() names it for as long as the memo lives
+            halves = self.memo(f"split:{id(acc)}:{arg}", lambda: (acc, *acc.split_interacting(self[arg])))
+            return halves[1] if op == "interacting" else halves[2]
         return _REGION_OPS[op](acc, self[arg])
 
     def memo(self, key: str, build: Callable[[], _T]) -> _T:
@@ -233,14 +271,11 @@ class CellLayers:
                 idx.append(i)
         if not idx:
             return db.Region()
-        if self.cell.child_cells() == 0:
-            # a leaf cell (all foundry cells): copying its shapes is cheaper than iterating
-            if len(idx) == 1:
-                return db.Region(self.cell.shapes(idx[0]))
-            reg = db.Region()
-            for i in idx:
-                reg.insert(self.cell.shapes(i))
-            return reg
+        if len(idx) == 1 and self.cell.child_cells() == 0:
+            # one layer of a leaf cell (all foundry cells): a copy is cheaper to merge than the layout
+            return db.Region(self.cell.shapes(idx[0]))
+        # several layers: the layout-backed region costs nothing to build (inserting the shapes of
+        # each layer into one region costs more than the grid check that reads them)
         return db.Region(db.RecursiveShapeIterator(self.layout, self.cell, idx))
 
     def _build(self, name: str) -> db.Region:

@@ -252,7 +252,7 @@ def check_extension(s: Spec, L: CellLayers) -> list[Markers]:
     # B's edges strictly inside A are measured; the others lie on A's outline (when B is
     # inside A), and the shielded check never measures from those (the coincident edge
     # of A shields them), so the pre-check leaves them out
-    inner, flush = L.edges(nb).inside_outside_part(L[na])
+    inner, flush = L.edges_inside_outside(nb, na)
     zero = s.zero_or(_NEVER)
     eps = _confirmed(L.edges(na).enclosing_check(inner, s.d, False, s.metric, None, None, None, zero),
                      lambda: L[na].enclosing_check(L[nb], s.d, **_opts(s, zero)))
@@ -339,20 +339,20 @@ def check_cut_enclosure_eol(s: Spec, L: CellLayers) -> list[Markers]:
 # ---- transistors ---------------------------------------------------------------------
 
 
-def _gate_edges(L: CellLayers, names: tuple[str, ...]) -> db.Edges:
-    """Outline of diff AND poly [AND implant] (reusing a derived layer with that recipe)."""
-    return L.memo("gate_edges:" + "&".join(names), lambda: L.intersection(list(names)).edges())
+def _gate(L: CellLayers, names: tuple[str, ...]) -> str:
+    """The layer key of diff AND poly [AND implant] (a derived layer with that recipe if any: ``tgate``)."""
+    return L.intersection_key(list(names))
 
 
 def check_channel_length(s: Spec, L: CellLayers) -> list[Markers]:
     """Gate length: between the gate edges that are poly edges (layers: diff, poly[, implant])."""
-    ge = _gate_edges(L, s.layers)
-    if ge.is_empty():
+    gate = _gate(L, s.layers)
+    if L.empty(gate):
         return []
     diff, poly = s.layers[0], s.layers[1]
     # source/drain sides: strictly inside diff (an edge on the diff outline too is a zero
     # endcap, not a side) and on the poly outline (an implant edge is strictly inside poly)
-    sd = ge.inside_part(L[diff])
+    sd = L.edges_inside_outside(gate, diff)[0]
     if len(s.layers) > 2:
         sd = sd.outside_part(L[poly])
     return _nonempty(sd.width_check(s.d, False, s.metric, None, None, None, s.zero_or(_TOUCHING)))
@@ -360,12 +360,12 @@ def check_channel_length(s: Spec, L: CellLayers) -> list[Markers]:
 
 def check_channel_width(s: Spec, L: CellLayers) -> list[Markers]:
     """Gate width: between the gate edges that are diffusion edges (layers: diff, poly)."""
-    ge = _gate_edges(L, s.layers)
-    if ge.is_empty():
+    gate = _gate(L, s.layers)
+    if L.empty(gate):
         return []
     diff, poly = s.layers[0], s.layers[1]
     # channel ends: strictly inside poly and on the diff outline
-    ends = ge.inside_part(L[poly])
+    ends = L.edges_inside_outside(gate, poly)[0]
     if len(s.layers) > 2:
         ends = ends.outside_part(L[diff])
     return _nonempty(ends.width_check(s.d, False, s.metric, None, None, None, s.zero_or(_TOUCHING)))

@@ -204,6 +204,11 @@ class _Builder:
             need = m0pad + r.snap_up((r["m0.space"] + 1) // 2)
             edge_l[c] = max(edge_l[c], need)
             edge_r[c] = max(edge_r[c], need)
+        pitch = r["m0.width"] + r["m0.space"]
+        for g in range(self.G):
+            if self.finger("n", g) is None and self.finger("p", g) is None:
+                # an empty gate column is a routing line: keep a first-metal pitch on both sides
+                cons += [(2 * g, 2 * g + 1, pitch), (2 * g + 1, 2 * g + 2, pitch)]
         x = self._longest_path(C, cons, edge_l)
         self.col_x = x
         right = max(x[c] + edge_r[c] for c in range(C))
@@ -310,21 +315,19 @@ class _Builder:
     # -- rows, diffusion, contacts, gates ---------------------------------------
 
     def place_rows(self) -> None:
-        r, tpl = self.r, self.tpl
+        r = self.r
         hc = r["co.size"] + 2 * r.co_enc("diff").big
-        end_room = r.snap_up((r["poly.space"] + 1) // 2) + r["poly.endcap"]
         ws = {row: [self.gw(f) for f in self.fs.values() if f.type == row] for row in ("n", "p")}
         max_w = {row: max([hc] + ws[row]) for row in ws}
-        n_lo = max(self.to(tpl.n_row.y0), end_room)
-        p_hi = min(self.to(tpl.p_row.y1), self.H - end_room)
+        (n_lo, n_hi), (p_lo, p_hi) = row_limits(self.process, r)
         n_edge = n_lo + max_w["n"]
-        p_edge = self.to(tpl.p_row.y0)
-        if n_edge > self.to(tpl.n_row.y1) or p_edge + max_w["p"] > p_hi:
-            raise LayoutError(f"cell {self.cell.name}: fingers too wide for the template rows")
-        self.rows = {"n": RowGeom("n", n_edge, False), "p": RowGeom("p", p_edge, True)}
+        if n_edge > n_hi or p_lo + max_w["p"] > p_hi:
+            raise LayoutError(f"cell {self.cell.name}: fingers too wide for the template rows "
+                              f"(n {max_w['n'] * r.dbu:g}, p {max_w['p'] * r.dbu:g} um)")
+        self.rows = {"n": RowGeom("n", n_edge, False), "p": RowGeom("p", p_lo, True)}
         # the channel tracks closest to the rows: as close as a poly contact may come to diffusion
         self.gap_lo = n_edge + r["co.poly_to_diff"] + r["co.size"] // 2
-        self.gap_hi = p_edge - r["co.poly_to_diff"] - r["co.size"] // 2
+        self.gap_hi = p_lo - r["co.poly_to_diff"] - r["co.size"] // 2
 
     def draw_diffusion(self) -> None:
         """Diffusion rectangles per finger (channel-edge aligned), island ends, bridges, dogbones."""
@@ -475,6 +478,49 @@ class _Builder:
                 y0, y1 = self.rows[row].span(W)
                 y0, y1 = (y0, y1 + r["poly.endcap"]) if self.rows[row].up else (y0 - r["poly.endcap"], y1)
                 self.gate_poly.append((f.gate, (xg - L // 2, y0, xg + L // 2, y1)))
+
+
+def row_limits(process: Process, r: Rules) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(y0, y1) in dbu where N and P diffusion may go: the template rows, kept clear of the
+    n-well edge (N diffusion space, P diffusion enclosure) and far enough from the cell edge
+    for the gate endcap and half the poly space to the next row."""
+    tpl = process.template
+    to = lambda um: round(um / r.dbu)  # noqa: E731
+    end_room = r.snap_up((r["poly.space"] + 1) // 2) + r["poly.endcap"]
+    well = to(tpl.wells["nwell"].y0) if "nwell" in tpl.wells else None
+    n_lo = max(to(tpl.n_row.y0), end_room)
+    n_hi = to(tpl.n_row.y1)
+    p_lo = to(tpl.p_row.y0)
+    p_hi = min(to(tpl.p_row.y1), to(tpl.height) - end_room)
+    if well is not None:
+        n_hi = min(n_hi, well - r["well.ndiff_space"])
+        p_lo = max(p_lo, well + r["well.pdiff_enc"])
+    return (n_lo, n_hi), (p_lo, p_hi)
+
+
+def fit_rows(cell: Cell, process: Process) -> Cell:
+    """``cell`` with fingers too wide for the diffusion rows split into more, narrower ones
+    (same total width to the manufacturing grid, which LVS accepts)."""
+    r = load_rules(process)
+    (n_lo, n_hi), (p_lo, p_hi) = row_limits(process, r)
+    cap = {"n": n_hi - n_lo, "p": p_hi - p_lo}
+    out = []
+    changed = False
+    for t in cell.transistors:
+        w = round(t.w / r.dbu)
+        if w <= cap[t.type]:
+            out.append(t)
+            continue
+        if cap[t.type] < r["diff.width"]:
+            raise LayoutError(f"cell {cell.name}: the {t.type} row holds no transistor")
+        total = w * t.nf * t.m
+        nf = -(-total // cap[t.type])
+        wf = (total // nf) // r.grid * r.grid
+        out.append(t.with_(w=wf * r.dbu, nf=nf, m=1))
+        changed = True
+    if not changed:
+        return cell
+    return Cell(cell.name, cell.pins, out, list(cell.devices), cell.ref, dict(cell.pin_directions))
 
 
 def build_frame(cell: Cell, process: Process, placement: Placement) -> Frame:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import klayout.db as db
 
-from nbcell.layout.frame import Frame, build_frame
+from nbcell.layout.frame import Frame, build_frame, fit_rows
 from nbcell.layout.geometry import Drawer, draw
 from nbcell.layout.ir import Placement, Routing
 from nbcell.layout.place import check_placement, place, width_lower_bound
@@ -46,7 +46,7 @@ def _labels(frame: Frame, routing: Routing, drawer: Drawer, top: db.Cell) -> dic
         nr = routing.net(net)
         if nr is None or nr.pin is None:
             raise LayoutError(f"cell {frame.cell.name}: pin {net} got no access point")
-        x, y = frame.grid.xs[nr.pin.ix], frame.grid.ys[nr.pin.iy]
+        x, y = drawer.sh.pin_point(nr.pin.ix, nr.pin.iy) or (frame.grid.xs[nr.pin.ix], frame.grid.ys[nr.pin.iy])
         top.shapes(lab).insert(db.Text(net, db.Trans(x, y)))
         reg = drawer.net_region("m0", net).merged()
         pins[net] = (drawer.names["m0"], [_um(p.bbox(), dbu) for p in reg.each()] if reg else [])
@@ -70,8 +70,8 @@ def _um(b: db.Box, dbu: float) -> tuple[float, float, float, float]:
     return (round(b.left * dbu, 4), round(b.bottom * dbu, 4), round(b.right * dbu, 4), round(b.top * dbu, 4))
 
 
-def generate(cell: Cell, process: Process, seed: int = 0) -> GeneratedCell:
-    """Place, route and draw an already sized ``cell`` for ``process``.
+def generate(cell: Cell, process: Process, seed: int = 0, placement: Placement | None = None) -> GeneratedCell:
+    """Place (unless a policy's ``placement`` is given), route and draw an already sized ``cell``.
 
     Raises :class:`LayoutError` naming the cell and the reason when it cannot be done.
     """
@@ -84,7 +84,9 @@ def generate(cell: Cell, process: Process, seed: int = 0) -> GeneratedCell:
         out = generate_special(cell, process)
         out.seconds = time.perf_counter() - t0
         return out
-    placement = place(cell, process, seed)
+    sized = cell
+    cell = fit_rows(cell, process)
+    placement = placement if placement is not None else place(cell, process, seed)
     check_placement(cell, placement)
     frame = build_frame(cell, process, placement)
     routing = route(frame, seed)
@@ -94,7 +96,7 @@ def generate(cell: Cell, process: Process, seed: int = 0) -> GeneratedCell:
     drawer = draw(frame, routing, layout, top)
     pins = _labels(frame, routing, drawer, top)
     site = process.template.site.width
-    lb = width_lower_bound(cell, process) * site
+    lb = width_lower_bound(sized, process) * site
     out = GeneratedCell(cell.name, layout, top, round(frame.width * frame.dbu, 4), process.template.height,
                         round(lb, 4), placement, routing, frame, pins)
     out.obstructions = _obstructions(drawer, frame)

@@ -31,10 +31,12 @@ def _x_lines(b: _Builder) -> tuple[list[int], list[int], list[bool]]:
     if pitch:
         m1_half = r["cut1.size"] // 2 + r.enc("m1", "cut1").small
         lo = m1_half + (r["m1.space"] + 1) // 2
+        near = (r["m0.width"] + r["m0.space"]) // 2
         x = off
         while x < b.width:
-            if lo <= x <= b.width - lo and x not in xs:
-                xs[x] = -1
+            # a track line too close to a column line only duplicates it
+            if lo <= x <= b.width - lo and all(x == c or abs(x - c) >= near for c in cols):
+                xs.setdefault(x, -1)
             x += pitch
     order = sorted(xs)
     on = [bool(pitch) and (x - off) % pitch == 0 for x in order]
@@ -60,9 +62,15 @@ def _row_tracks(b: _Builder) -> list[int]:
     big = r.co_enc("diff").big
     pitch = r["m0.width"] + r["m0.space"]
     out = []
+    # the channel-side track keeps a cut landing (pad oriented along the track) clear of a wire
+    # on the outermost channel track
+    land = r["cut1.size"] // 2 + r.enc("m0", "cut1").small
+    clear = r["m0.width"] // 2 + r["m0.space"] + max(land, cut2 + r.enc("m0", "co").small)
     for row, far in zip(("n", "p"), sorted(_rail_side_tracks(b))):
         rg = b.rows[row]
         near = rg.edge + big + cut2 if rg.up else rg.edge - big - cut2
+        near = max(near, b.gap_hi + clear) if rg.up else min(near, b.gap_lo - clear)
+        near = -(-near // r.grid) * r.grid if rg.up else near // r.grid * r.grid
         span = (far - near) if rg.up else (near - far)
         if span <= 0:
             out.append(near)

@@ -144,9 +144,12 @@ class _Beam:
         return _State(cols, nr if item.n else None, pr if item.p else None, st.left - {idx}, tuple(placed),
                       max(st.maxcut, cut), st.sumcut + cut, shares)
 
-    @staticmethod
-    def key(st: _State) -> tuple:
-        return (len(st.cols), st.maxcut, st.sumcut, -st.shares, st.cols)
+    #: signal nets a column boundary carries comfortably; above it congestion outranks width
+    COMFORT = 4
+
+    @classmethod
+    def key(cls, st: _State) -> tuple:
+        return (max(st.maxcut, cls.COMFORT), len(st.cols), st.maxcut, st.sumcut, -st.shares, st.cols)
 
     def run(self, first: list[_State]) -> _State:
         beam = first
@@ -175,7 +178,7 @@ def _columns_to_placement(items: list[_Item], cols) -> Placement:
     return Placement(tuple(n), tuple(p))
 
 
-def place(cell: Cell, process: Process, seed: int = 0, beam: int = 24) -> Placement:
+def place(cell: Cell, process: Process, seed: int = 0, beam: int = 48) -> Placement:
     """Euler-chain placement of ``cell``'s fingers by beam search (deterministic for a given ``seed``)."""
     fs = fingers(cell)
     if not fs:

@@ -23,12 +23,17 @@ import heapq
 from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
+
 from nbcell.layout.frame import Box, Frame, box_dist
 from nbcell.layout.ir import Node, NetRoute, Routing, Via, Wire
 from nbcell.layout.rules import LayoutError
 from nbcell.layout.shapes import CUT_KEYS, Shapes
 
 BLOCKED = "\0blocked"
+#: cost per dbu of wire (``m0_v``: first metal vertically; ``m1_x``: second metal against its
+#: preferred direction), and per cut in first-metal pitches
+COSTS = {"poly": 4.0, "m0": 1.0, "m0_v": 3.0, "m1": 1.0, "m1_x": 2.5, "co": 1.0, "cut1": 1.0}
 
 
 class RouteError(LayoutError):
@@ -60,11 +65,18 @@ class _Graph:
         r = frame.rules
         pitch = r["m0.width"] + r["m0.space"]
         self.pitch = pitch
+        cols = frame.grid.x_column
+        self.gate_line = [c >= 0 and c % 2 == 1 and frame.placement.n[(c - 1) // 2] is not None
+                          or c >= 0 and c % 2 == 1 and frame.placement.p[(c - 1) // 2] is not None
+                          for c in cols]
         self._build_nodes(nx, ny)
         self._build_wires(nx, ny)
         self._build_vias(nx, ny, pitch)
         self._build_pins(pitch)
         self._build_diff_sites(pitch)
+        self.is_m0 = [k[0] == 1 for k in self.node_key]
+        # cuts and pin landings: two of them may not meet on a bare first-metal node
+        self.is_stack = [el.kind in ("via", "pin") for el in self.els]
         self._legalise()
         self._conflicts()
 
@@ -102,7 +114,9 @@ class _Graph:
         m1v = self.sh.m1_vertical
         # (horizontal, vertical) cost per dbu; the second metal against its preferred direction
         # is a last resort that keeps upper-level routing free
-        weight = {0: (4.0, 4.0), 1: (1.0, 1.0), 2: (6.0, 1.6) if m1v else (1.6, 6.0)}
+        w = COSTS
+        weight = {0: (w["poly"], w["poly"]), 1: (w["m0"], w["m0_v"]),
+                  2: (w["m1_x"], w["m1"]) if m1v else (w["m1"], w["m1_x"])}
         for layer in (0, 1, 2):
             for iy in range(ny):
                 if layer == 0 and iy not in gap:
@@ -111,6 +125,8 @@ class _Graph:
                     self._wire(layer, ix, iy, ix + 1, iy, weight[layer][0] * (xs[ix + 1] - xs[ix]))
             rows = gap if layer == 0 else list(range(ny))
             for ix in range(nx):
+                if layer == 0 and not self.gate_line[ix]:
+                    continue  # poly runs vertically only along gate columns
                 for a, b in zip(rows, rows[1:]):
                     self._wire(layer, ix, a, ix, b, weight[layer][1] * (ys[b] - ys[a]))
 
@@ -124,22 +140,22 @@ class _Graph:
             for iy in range(ny):
                 for lower in (0, 1):
                     a = self.node_id.get((lower, ix, iy))
-                    if a is None:
-                        continue
+                    if a is None or lower == 0 and not self.gate_line[ix]:
+                        continue  # poly contacts sit on gate columns (pads inside the gate line)
                     b = self.node_id[(lower + 1, ix, iy)]
                     for orient in ("v", "h"):
                         v = Via(lower, ix, iy, orient)
-                        el = self._add_el("via", self.sh.via(v), (1.0 if lower == 0 else 2.0) * pitch, v)
+                        el = self._add_el("via", self.sh.via(v), (COSTS["co"] if lower == 0 else COSTS["cut1"]) * pitch, v)
                         self._link(a, b, el)
 
     def _build_pins(self, pitch: int) -> None:
-        """A pseudo node per pin net and on-track first-metal node, reached through a pin landing."""
-        g = self.f.grid
+        """A pseudo node per pin net and first-metal node with a landing on a second-metal track."""
+        points = [[self.sh.pin_point(ix, iy) for iy in range(self.ny)] for ix in range(self.nx)]
         for net in self.f.pins:
             ids = []
             for ix in range(self.nx):
                 for iy in range(self.ny):
-                    if not (g.x_on_track[ix] or g.y_on_track[iy]):
+                    if points[ix][iy] is None:
                         continue
                     nid = len(self.node_key)
                     self.node_key.append((3, ix, iy))
@@ -192,7 +208,8 @@ class _Graph:
                 if key in ("poly", "m1") and (box[1] < (sp + 1) // 2 or box[3] > H - (sp + 1) // 2):
                     ok = False
                 for fbox, net in fixed_by_key.get(key, ()):
-                    if box_dist(box, fbox) < sp:
+                    dist = box_dist(box, fbox)
+                    if dist < sp:
                         nets.add(net)
                         if key in CUT_KEYS and fbox != box:
                             ok = False  # cuts keep their space whatever the nets
@@ -235,47 +252,62 @@ class _Graph:
     # -- conflicts --------------------------------------------------------------
 
     def _conflicts(self) -> None:
-        """``conf[e]``: elements that no other net may use together with ``e``."""
+        """``conf[e]``: elements that no other net may use together with ``e``; ``cut_conf[e]``:
+        cuts too close to ``e`` even for the same net."""
         sh = self.sh
-        cell = 4 * self.pitch
-        buckets: dict[tuple[str, int, int], list[int]] = defaultdict(list)
         live = [e for e in range(len(self.els)) if self.allowed[e] != BLOCKED]
+        by_key: dict[str, list[tuple[int, Box]]] = defaultdict(list)
         for e in live:
             for key, box in self.els[e].shapes:
-                sp = sh.space[key]
-                for bx in range((box[0] - sp) // cell, (box[2] + sp) // cell + 1):
-                    for by in range((box[1] - sp) // cell, (box[3] + sp) // cell + 1):
-                        buckets[(key, bx, by)].append(e)
+                by_key[key].append((e, box))
         conf: list[set[int]] = [set() for _ in self.els]
         cut_conf: list[set[int]] = [set() for _ in self.els]
-        for (key, _, _), members in buckets.items():
-            sp = sh.space[key]
-            boxes = [(e, [b for k, b in self.els[e].shapes if k == key]) for e in members]
-            for i in range(len(boxes)):
-                ea, ba = boxes[i]
-                for j in range(i + 1, len(boxes)):
-                    eb, bb = boxes[j]
-                    if eb in conf[ea]:
-                        continue
-                    if not any(box_dist(x, y) < sp for x in ba for y in bb):
-                        continue
-                    if key in CUT_KEYS:
-                        # one net's own cuts keep their space too
-                        cut_conf[ea].add(eb)
-                        cut_conf[eb].add(ea)
-                    a_res, b_res = self.allowed[ea], self.allowed[eb]
-                    if a_res is not None and a_res == b_res:
-                        continue  # both reserved for the same net: never a conflict
-                    conf[ea].add(eb)
-                    conf[eb].add(ea)
+        for key, items in by_key.items():
+            for ea, eb, dist in _close_pairs(items, sh.space[key]):
+                if key in CUT_KEYS:
+                    # one net's own cuts keep their space too
+                    cut_conf[ea].add(eb)
+                    cut_conf[eb].add(ea)
+                a_res = self.allowed[ea]
+                if a_res is not None and a_res == self.allowed[eb]:
+                    continue  # both reserved for the same net: never a conflict
+                conf[ea].add(eb)
+                conf[eb].add(ea)
         self.conf = [sorted(c) for c in conf]
         self.cut_conf = [frozenset(c) for c in cut_conf]
+
+
+def _close_pairs(items: list[tuple[int, Box]], space: int, chunk: int = 256):
+    """(id, id, squared distance) of distinct elements whose boxes are closer than ``space`` (dbu)."""
+    ids = np.array([e for e, _ in items], dtype=np.int64)
+    b = np.array([bx for _, bx in items], dtype=np.int64)
+    order = np.argsort(b[:, 0], kind="stable")
+    ids, b = ids[order], b[order]
+    maxw = int((b[:, 2] - b[:, 0]).max()) if len(b) else 0
+    sp2 = space * space
+    out: dict[tuple[int, int], int] = {}
+    for s0 in range(0, len(b), chunk):
+        cb = b[s0:s0 + chunk]
+        lo = np.searchsorted(b[:, 0], cb[:, 0].min() - maxw - space, "left")
+        hi = np.searchsorted(b[:, 0], cb[:, 2].max() + space, "right")
+        ob = b[lo:hi]
+        dx = np.maximum(0, np.maximum(cb[:, None, 0], ob[None, :, 0]) - np.minimum(cb[:, None, 2], ob[None, :, 2]))
+        dy = np.maximum(0, np.maximum(cb[:, None, 1], ob[None, :, 1]) - np.minimum(cb[:, None, 3], ob[None, :, 3]))
+        d2 = dx * dx + dy * dy
+        ii, jj = np.nonzero(d2 < sp2)
+        ea = ids[s0 + ii]
+        eb = ids[lo + jj]
+        keep = ea != eb
+        for a, b_, d in zip(ea[keep].tolist(), eb[keep].tolist(), d2[ii[keep], jj[keep]].tolist()):
+            key = (a, b_) if a < b_ else (b_, a)
+            out[key] = min(out.get(key, d), d)
+    return [(a, b_, d) for (a, b_), d in sorted(out.items())]
 
 
 class Router:
     """PathFinder over a :class:`_Graph`."""
 
-    def __init__(self, frame: Frame, seed: int = 0, max_iter: int = 40):
+    def __init__(self, frame: Frame, seed: int = 0, max_iter: int = 15):
         self.f = frame
         self.g = _Graph.__new__(_Graph)
         self.g.owner = {}
@@ -287,6 +319,7 @@ class Router:
         self.near: list[dict[str, int]] = [dict() for _ in range(n)]
         self.used: dict[str, list[int]] = {}
         self.pres = 0.5
+        self.strict = False  # True: elements near other nets are not usable at all
 
     # -- bookkeeping --------------------------------------------------------------
 
@@ -303,7 +336,11 @@ class Router:
 
     def _usable(self, e: int, net: str) -> bool:
         a = self.g.allowed[e]
-        return a is None or a == net
+        if a is not None and a != net:
+            return False
+        if self.strict and self.near[e] and (len(self.near[e]) > 1 or net not in self.near[e]):
+            return False
+        return True
 
     # -- one net ----------------------------------------------------------------
 
@@ -328,7 +365,7 @@ class Router:
         terms = self._targets(net)
         used: list[int] = []
         self.used[net] = used
-        self.net_cuts: set[int] = set()
+        self.net_cuts: set[int] = set()  # everything this net uses (self-conflict checks)
         if not terms:
             return
         if len(terms) == 1 and not terms[0][1]:
@@ -348,8 +385,7 @@ class Router:
             for e in path_els:
                 used.append(e)
                 self._use(net, e, 1)
-                if self.g.els[e].kind == "via":
-                    self.net_cuts.add(e)
+                self.net_cuts.add(e)
             tree |= set(path_nodes)
             for t, conn in pending:
                 if conn and t & tree:
@@ -357,41 +393,54 @@ class Router:
             pending = [(t, c) for t, c in pending if not (t & tree)]
 
     def _search(self, net: str, tree: set[int], pending: list[set[int]]):
+        """Cheapest path from the tree to any pending terminal node.
+
+        States are (node, arrived through a cut): a first-metal node entered through a cut
+        must be left along a first-metal wire, so no cut stack or pin landing ever leaves a
+        first-metal island smaller than a wire segment (minimum area).
+        """
         g = self.g
         target = set().union(*pending)
-        dist = {u: 0.0 for u in tree}
+        m0 = g.is_m0
+        dist = {2 * u: 0.0 for u in tree}
         parent: dict[int, tuple[int, int]] = {}
-        heap = [(0.0, u) for u in sorted(tree)]
+        heap = [(0.0, 2 * u) for u in sorted(tree)]
         heapq.heapify(heap)
+        inf = float("inf")
         while heap:
-            d, u = heapq.heappop(heap)
-            if d > dist.get(u, float("inf")):
+            d, su = heapq.heappop(heap)
+            if d > dist.get(su, inf):
                 continue
+            u, flag = su >> 1, su & 1
             if u in target:
-                return self._backtrack(u, parent, tree)
+                return self._backtrack(su, parent, tree)
             for v, e in g.adj[u]:
+                stacked = g.is_stack[e]
+                if flag and stacked:
+                    continue
                 if not self._usable(e, net) or (g.cut_conf[e] and g.cut_conf[e] & self.net_cuts):
                     continue
                 ve = g.node_el[v]
                 if ve >= 0 and not self._usable(ve, net):
                     continue
                 nd = d + self._cost(e, net) + (self._cost(ve, net) if ve >= 0 else 0.0)
-                if nd < dist.get(v, float("inf")):
-                    dist[v] = nd
-                    parent[v] = (u, e)
-                    heapq.heappush(heap, (nd, v))
+                sv = 2 * v + (1 if stacked and m0[v] else 0)
+                if nd < dist.get(sv, inf):
+                    dist[sv] = nd
+                    parent[sv] = (su, e)
+                    heapq.heappush(heap, (nd, sv))
         return [], [], None
 
-    def _backtrack(self, u: int, parent, tree):
-        nodes, els = [u], []
-        while u not in tree:
-            p, e = parent[u]
+    def _backtrack(self, su: int, parent, tree):
+        nodes, els = [su >> 1], []
+        while su in parent:
+            p, e = parent[su]
             els.append(e)
-            ve = self.g.node_el[u]
+            ve = self.g.node_el[su >> 1]
             if ve >= 0:
                 els.append(ve)
-            nodes.append(p)
-            u = p
+            nodes.append(p >> 1)
+            su = p
         return nodes, els, True
 
     # -- all nets ---------------------------------------------------------------
@@ -423,6 +472,7 @@ class Router:
         return bad
 
     def run(self) -> Routing:
+        """PathFinder iterations, then targeted rip-up and reroute of what still conflicts."""
         order = self.nets()
         todo = order
         for it in range(self.max_iter):
@@ -435,11 +485,49 @@ class Router:
             for els in bad.values():
                 for e in els:
                     self.hist[e] += 1.0
-            self.pres *= 1.7
+            self.pres *= 1.5
             todo = [n for n in order if n in bad]
+        if self._repair(order):
+            return self.result()
         bad = self.conflicts()
-        raise RouteError(f"cell {self.f.cell.name}: routing congestion left nets {sorted(bad)} in conflict "
-                         f"after {self.max_iter} iterations")
+        raise RouteError(f"cell {self.f.cell.name}: routing congestion left nets {sorted(bad)} in conflict")
+
+    def _victims(self, net: str) -> set[str]:
+        """Other nets that use elements conflicting with ``net``'s."""
+        out = set()
+        for e in self.used.get(net, []):
+            out |= set(self.near[e]) - {net}
+        return out
+
+    def _repair(self, order: list[str], budget: int = 60) -> bool:
+        """Reroute each conflicting net without conflicts; where it cannot, let it take the path
+        with the fewest conflicts and reroute the nets it displaces (bounded by ``budget``)."""
+        queue = sorted(self.conflicts(), key=order.index)
+        ripped: dict[str, int] = defaultdict(int)
+        while queue and budget > 0:
+            net = queue.pop(0)
+            self.rip(net)
+            self.strict = True
+            try:
+                self.route_net(net)
+                continue
+            except RouteError:
+                pass
+            finally:
+                self.strict = False
+            self.rip(net)
+            self.pres = 1e6
+            self.route_net(net)
+            victims = sorted(self._victims(net), key=lambda v: (ripped[v], order.index(v)))
+            for v in victims:
+                budget -= 1
+                ripped[v] += 1
+                self.rip(v)
+                for e in self.used.get(net, []):
+                    self.hist[e] += 0.5  # discourage the displaced net from coming straight back
+                if v not in queue:
+                    queue.append(v)
+        return not queue and not self.conflicts()
 
     def result(self) -> Routing:
         out = []
@@ -457,6 +545,6 @@ class Router:
         return Routing(self.f.grid, tuple(out))
 
 
-def route(frame: Frame, seed: int = 0, max_iter: int = 40) -> Routing:
+def route(frame: Frame, seed: int = 0, max_iter: int = 15) -> Routing:
     """Route every net of ``frame``; raises :class:`RouteError` when congestion remains."""
     return Router(frame, seed, max_iter).run()

@@ -22,6 +22,7 @@ class LayoutError(ValueError):
 RULE_IDS: dict[str, dict[str, str]] = {
     "gf180mcu": {
         "diff.width": "DF.1a_5V", "diff.space": "DF.3a_5V", "diff.sd_ext": "DF.6_5V", "diff.area": "DF.9_5V",
+        "well.ndiff_space": "DF.16_5V", "well.pdiff_enc": "DF.4c_5V",
         "poly.width": "PL.1_5V", "poly.space": "PL.3a", "poly.endcap": "PL.4", "poly.to_diff": "PL.5a_5V",
         "co.size": "CO.1", "co.space": "CO.2a", "co.diff_enc": "CO.4", "co.poly_enc": "CO.3",
         "co.to_gate": "CO.7", "co.poly_to_diff": "CO.8",
@@ -33,6 +34,7 @@ RULE_IDS: dict[str, dict[str, str]] = {
     },
     "sky130": {
         "diff.width": "difftap.1@diff", "diff.space": "difftap.3", "diff.sd_ext": "poly.7",
+        "well.ndiff_space": "difftap.9", "well.pdiff_enc": "difftap.8",
         "poly.width": "poly.1a@poly", "poly.space": "poly.2", "poly.endcap": "poly.8", "poly.to_diff": "poly.4",
         "co.size": "licon.1", "co.space": "licon.2", "co.diff_enc": "licon.5a", "co.diff_enc_pair": "licon.5c",
         "co.poly_enc": "licon.8", "co.poly_enc_pair": "licon.8a",
@@ -45,6 +47,7 @@ RULE_IDS: dict[str, dict[str, str]] = {
     },
     "sg13g2": {
         "diff.width": "Act.a", "diff.space": "Act.b", "diff.sd_ext": "Act.c", "diff.area": "Act.d",
+        "well.ndiff_space": "NW.d", "well.pdiff_enc": "NW.c",
         "poly.width": "Gat.a", "poly.space": "Gat.b", "poly.endcap": "Gat.c", "poly.to_diff": "Gat.d",
         "poly.area": "Gat.e",
         "co.size": "Cnt.a", "co.space": "Cnt.b", "co.diff_enc": "Cnt.c", "co.poly_enc": "Cnt.d",

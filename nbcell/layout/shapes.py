@@ -33,6 +33,13 @@ class Shapes:
         m1 = roles["m1"] if "li" in roles else roles["m2"]
         tr = tpl.tracks.get(m1)
         self.m1_vertical = tr is None or tr.direction == "vertical"
+        # (pitch, offset, lowest, highest) centre of a second-metal track inside the cell (dbu)
+        if tr is None:
+            self.m1_track = (0, 0, 0, 0)
+        else:
+            edge = r["cut1.size"] // 2 + r.enc("m1", "cut1").small + (r["m1.space"] + 1) // 2
+            size = frame.width if self.m1_vertical else frame.height
+            self.m1_track = (round(tr.pitch / frame.dbu), round(tr.offset / frame.dbu), edge, size - edge)
         # poly on a gate column keeps the gate's length as its width (no steps, no notches)
         self.poly_half_x = [self.half["poly"]] * len(self.xs)
         for ix, col in enumerate(frame.grid.x_column):
@@ -73,8 +80,29 @@ class Shapes:
                 ("m0", pad(x, y, c, self.enc[("m0", "cut1")], v.orient)),
                 ("m1", pad(x, y, c, self.enc[("m1", "cut1")], "v" if self.m1_vertical else "h"))]
 
-    def pin(self, ix: int, iy: int) -> list[tuple[str, Box]]:
-        """The first-metal landing an upper-level router needs for a cut to the second metal."""
+    def pin_point(self, ix: int, iy: int) -> tuple[int, int] | None:
+        """Where the pin landing of grid node (ix, iy) sits (dbu): the node moved across to the
+        nearest second-metal track, when that keeps the landing on the node's wire; else None."""
         x, y = self.xs[ix], self.ys[iy]
+        pitch, off, lo, hi = self.m1_track
+        if not pitch:
+            return None
+        v = x if self.m1_vertical else y
+        t = off + round((v - off) / pitch) * pitch
+        if t < lo:
+            t += pitch
+        if t > hi:
+            t -= pitch
+        c = self.cut_half["cut1"]
+        reach = c + self.enc[("m0", "cut1")].small + self.half["m0"] - self.f.rules.grid
+        if abs(t - v) > reach or not lo <= t <= hi:
+            return None
+        return (t, y) if self.m1_vertical else (x, t)
+
+    def pin(self, ix: int, iy: int) -> list[tuple[str, Box]]:
+        """The first-metal landing an upper-level router needs for a cut to the second metal,
+        centred on a second-metal track (see :meth:`pin_point`)."""
+        pt = self.pin_point(ix, iy)
+        x, y = pt if pt is not None else (self.xs[ix], self.ys[iy])
         c = self.cut_half["cut1"]
         return [("m0", pad(x, y, c, self.enc[("m0", "cut1")], "v" if self.m1_vertical else "h"))]

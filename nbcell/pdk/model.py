@@ -260,6 +260,8 @@ class Template(_Strict):
     pins: Pins
     tracks: dict[str, Track] = {}
     layer_roles: dict[str, str] = {}
+    #: layer name -> name in the technology LEF (gf180 ``metal1`` -> ``Metal1``)
+    lef_layers: dict[str, str] = {}
     notes: str = ""
 
     @model_validator(mode="after")
@@ -312,7 +314,7 @@ class Process(_Strict):
             used = [t.boundary_layer, t.pins.layer, t.pins.label_layer, t.pins.power_layer, t.pins.power_label_layer]
             used += [r.layer for r in t.rails] + list(t.wells) + list(t.implants) + list(t.markers)
             used += [x for x in (t.pins.pin_layer, t.pins.power_pin_layer) if x]
-            used += list(t.layer_roles.values())
+            used += list(t.layer_roles.values()) + list(t.lef_layers)
             for lay in used:
                 if lay not in tech_layers:
                     raise ValueError(f"template: unknown layer {lay!r}")

@@ -1,0 +1,141 @@
+"""The ``port`` pipeline: size -> place (a policy, through the env) -> route -> geometry -> DRC/LVS.
+
+One cell at a time; a cell that cannot be done gets its reason and the run goes
+on. Per cell, ``out/cells/<name>/`` holds the GDS, LEF, CDL, ``.lyrdb`` and
+``.lvsdb``; the library files and ``summary.json`` are written at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import klayout.db as kdb
+
+from nbcell.atomic import write_bytes_atomic, write_text_atomic
+from nbcell.cdl import cell_cdl, write_cdl
+from nbcell.drc.check import check_cell
+from nbcell.gds import gds_bytes
+from nbcell import lef as lefw
+from nbcell.layout import LayoutError, generate
+from nbcell.layout.frame import fit_rows
+from nbcell.netlist import Cell
+from nbcell.pdk import Process
+from nbcell.policies import Policy, Problem, get
+from nbcell.reference import base_name
+from nbcell.sizing import SizingError, SizingRule, check_sized, size_cell
+
+STATUSES = ("clean", "drc", "lvs", "failed", "timeout")
+
+
+@dataclass
+class CellResult:
+    """One row of ``summary.json``; lengths in µm."""
+
+    name: str
+    status: str = "failed"
+    transistors: int = 0
+    drc_violations: int | None = None
+    drc_by_rule: dict[str, int] = field(default_factory=dict)
+    lvs_match: bool | None = None
+    pins_ok: bool | None = None
+    width_um: float | None = None
+    height_um: float | None = None
+    lower_bound_um: float | None = None
+    reference_width_um: float | None = None
+    seconds: float = 0.0
+    policy: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class PortJob:
+    """Everything one port run needs."""
+
+    source_process: Process
+    target: Process
+    policy: str = "greedy"
+    seed: int = 0
+    sizing: SizingRule = SizingRule()
+    references: dict[str, float] = field(default_factory=dict)
+
+
+def _policy(name: str) -> Policy:
+    return get(name)
+
+
+def port_cell(cell: Cell, job: PortJob, out: Path) -> tuple[CellResult, kdb.Layout | None, Cell | None, str]:
+    """Port one source cell; returns its row, its layout (if drawn), the sized cell and its LEF text."""
+    t0 = time.perf_counter()
+    res = CellResult(cell.name, transistors=len(cell.transistors),
+                     reference_width_um=job.references.get(base_name(cell.name)))
+    layout, sized, lef = None, None, ""
+    try:
+        sized = size_cell(cell, job.source_process, job.target, job.sizing)
+        probs = check_sized(sized, job.target)
+        if probs:
+            raise SizingError("; ".join(probs))
+        # the generator's rows may hold less than the template's widest finger: refold first,
+        # so the policy, the layout and the written CDL see the same fingers
+        sized = fit_rows(sized, job.target)
+        gen, res.policy = _layout(sized, job)
+        layout = gen.layout
+        res.width_um, res.height_um, res.lower_bound_um = gen.width_um, gen.height_um, gen.lower_bound_um
+        cell_dir = out / "cells" / cell.name
+        write_bytes_atomic(cell_dir / f"{cell.name}.gds", gds_bytes(layout, [gen.top]))
+        lef = lefw.macro(sized, job.target, gen.width_um, gen.pins, gen.obstructions)
+        write_text_atomic(cell_dir / f"{cell.name}.lef", lef)
+        write_text_atomic(cell_dir / f"{cell.name}.cdl", cell_cdl(sized))
+        chk = check_cell(layout, gen.top, job.target, sized, cell_dir, str(cell_dir / f"{cell.name}.gds"))
+        if chk.error:
+            raise RuntimeError(chk.error)
+        res.drc_violations, res.drc_by_rule = chk.drc_violations, chk.drc_by_rule
+        res.lvs_match, res.pins_ok = chk.lvs_match, chk.pins_ok
+        res.status = "clean" if chk.clean else ("drc" if chk.drc_violations else "lvs")
+    except (SizingError, LayoutError) as e:
+        res.status, res.error = "failed", str(e)
+    except Exception as e:  # one broken cell never stops the run
+        res.status, res.error = "failed", f"{type(e).__name__}: {e}"
+    res.seconds = round(time.perf_counter() - t0, 3)
+    return res, layout, sized, lef
+
+
+def _layout(sized: Cell, job: PortJob):
+    """Place with the job's policy; fall back to the greedy placement when its layout cannot be routed."""
+    if not sized.transistors:
+        return generate(sized, job.target, job.seed), "special"
+    problem = Problem.of(sized, job.target)
+    sol = _policy(job.policy).solve(problem, job.seed)
+    try:
+        return generate(sized, job.target, job.seed, placement=sol.placement), sol.policy
+    except LayoutError:
+        if job.policy == "greedy":
+            raise
+        return generate(sized, job.target, job.seed), "greedy"
+
+
+def run_port(cells: list[Cell], job: PortJob, out: Path, library: str, source: str,
+             read_errors: list[tuple[str, str]] = ()) -> dict:
+    """Port ``cells`` into ``out``; writes and returns ``summary.json``'s content."""
+    t0 = time.perf_counter()
+    rows: list[CellResult] = [CellResult(name or "<file>", error=err) for name, err in read_errors]
+    lib_layout = kdb.Layout()
+    lib_layout.dbu = job.target.technology.dbu
+    sized_ok, lefs = [], []
+    for cell in cells:
+        res, layout, sized, lef = port_cell(cell, job, out)
+        rows.append(res)
+        if layout is not None:
+            top = lib_layout.create_cell(cell.name)
+            top.copy_tree(layout.top_cell())
+            sized_ok.append(sized)
+            lefs.append(lef)
+    write_bytes_atomic(out / f"{library}.gds", gds_bytes(lib_layout, list(lib_layout.top_cells())))
+    write_text_atomic(out / f"{library}.lef", lefw.library(lefs, job.target))
+    write_cdl(sized_ok, out / f"{library}.cdl", header=f"{library} ported to {job.target.name} by nbcell")
+    summary = {"source": source, "target": job.target.name, "policy": job.policy, "seed": job.seed,
+               "elapsed_s": round(time.perf_counter() - t0, 2), "cells": [asdict(r) for r in rows]}
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+    return summary
