@@ -291,8 +291,12 @@ class _Layers:
             raise KeyError(f"process {self.process.name}: no layer {name!r}")
         return self.shapes[name]
 
-    def drawn(self, name: str) -> kdb.Region:
-        """A drawn layer as it is in the layout (flattened, unmerged; registers ~2x faster than a copy)."""
+    def conductor(self, name: str) -> kdb.Region:
+        """A layer as the LVS database gets it: a drawn layer as it is in the layout (flattened,
+        unmerged: nothing to merge, registered ~2x faster than a flat copy, and KLayout numbers
+        the nets (the ``$3`` in messages) as for the layout itself); a derived layer as computed."""
+        if name not in self.tech.layers:
+            return self[name]
         idx = self.layout.find_layer(*self.tech.layer(name))
         return kdb.Region(self.layout.begin_shapes(self.cell, idx)) if idx is not None else kdb.Region()
 
@@ -320,10 +324,10 @@ class _Layers:
 
     @cached_property
     def poly_on_diffusion(self) -> kdb.Region:
-        """Poly AND diffusion (the DRC's ``tgate`` where diffusion is a single layer)."""
-        if self.role("tap"):
-            return self[self.role("poly")] & self.diffusion
-        return self.and_all((self.role("diff"), self.role("poly")))
+        """Poly AND diffusion, from the diff AND poly that every gate recipe starts with (DRC's ``tgate``)."""
+        poly = self.role("poly")
+        on_diff = self.and_all((self.role("diff"), poly))
+        return on_diff + self.and_all((self.role("tap"), poly)) if self.role("tap") else on_diff
 
     @cached_property
     def p_active(self) -> kdb.Region:
@@ -382,23 +386,16 @@ def _register(lvs: kdb.LayoutVsSchematic, shapes, name: str) -> None:
 
 
 def _conductor_layers(L: _Layers) -> dict[str, kdb.Region]:
-    """Net-carrying regions by name: ``sd`` (diffusion minus poly), ``poly``, wells, the metal stack."""
-    poly = L[L.role("poly")]
-    out = {"sd": L.diffusion - poly, "poly": poly, "nwell": L.nwell, "pwell": L.pbody}
+    """Net-carrying regions by name: ``sd`` (diffusion minus poly), ``poly``, wells, the metal stack.
+
+    Drawn layers come as drawn (:meth:`_Layers.conductor`), as the LVS database wants them.
+    """
+    out = {"sd": L.diffusion - L[L.role("poly")], "poly": L.conductor(L.role("poly")),
+           "nwell": L.conductor(L.role("nwell")), "pwell": L.pbody}
     for role in _STACK:
         if L.role(role):
-            out[L.role(role)] = L[L.role(role)]
+            out[L.role(role)] = L.conductor(L.role(role))
     return out
-
-
-def _as_drawn(L: _Layers, name: str, region: kdb.Region) -> kdb.Region:
-    """What the LVS database gets for conductor ``name``: a drawn layer's own shapes when
-    ``region`` is that (merged) layer, else ``region``. The drawn shapes keep KLayout's net
-    numbering (the ``$3`` in messages) that of an LVS of the layout as drawn."""
-    layer = {"poly": L.role("poly"), "nwell": L.role("nwell")}.get(name, name)
-    if layer in L.tech.layers and region is L[layer]:
-        return L.drawn(layer)
-    return region
 
 
 def _cut_shorts(L: _Layers, recipes: list[_Recipe], cond: dict[str, kdb.Region]) -> list[tuple]:
@@ -440,13 +437,13 @@ def _label_layers(L: _Layers, conductors: dict[str, kdb.Region]) -> list[tuple[s
 def _extract(lvs: kdb.LayoutVsSchematic, L: _Layers, recipes: list[_Recipe]) -> _Extracted:
     """Register layers, run the device extractors, declare connectivity, extract the netlist.
 
-    Every shape operation runs on the flat regions of ``L``; the LVS database
-    gets copies (``cond``: conductor name -> registered region).
+    Shape operations run on the flat regions of ``L``; the LVS database gets
+    copies (``cond``: conductor name -> registered region).
     """
-    flat = _conductor_layers(L)
-    shorts = _cut_shorts(L, recipes, flat)
+    conductors = _conductor_layers(L)
+    shorts = _cut_shorts(L, recipes, conductors)
     # an empty metal or via layer connects nothing: it is left out of the database
-    cond = {name: _registered(lvs, _as_drawn(L, name, region), name) for name, region in flat.items()
+    cond = {name: _registered(lvs, region, name) for name, region in conductors.items()
             if name in _ALWAYS_REGISTERED or not region.is_empty()}
     gates = kdb.Region()
     for r in recipes:
@@ -458,7 +455,7 @@ def _extract(lvs: kdb.LayoutVsSchematic, L: _Layers, recipes: list[_Recipe]) -> 
         lvs.extract_devices(kdb.DeviceExtractorResistor(r.name, SHORT_RHO),
                             {"R": _registered(lvs, cut, f"{r.name}_{r.recognition[1]}"), "C": cond[key]})
     _connect(lvs, L, cond)
-    labels = _label_layers(L, flat)
+    labels = _label_layers(L, conductors)
     for name, key, texts in labels:
         if key in cond:  # else the texts touch no shape (_probe_labels says so)
             _register(lvs, texts, name)
@@ -467,9 +464,9 @@ def _extract(lvs: kdb.LayoutVsSchematic, L: _Layers, recipes: list[_Recipe]) -> 
     ex = _Extracted(lvs.netlist().top_circuit(), gates)
     _probe_labels(lvs, L, labels, cond, ex)
     sup = L.process.supplies
-    for body, key in ((sup.nwell_body, "nwell"), (sup.pwell_body, "pwell")):
+    for body, key, well in ((sup.nwell_body, "nwell", L.nwell), (sup.pwell_body, "pwell", L.pbody)):
         if body and body not in ex.labels:  # only an unlabelled body pin is checked through its well
-            ex.wells[body] = _probe_well(lvs, cond[key], flat[key])
+            ex.wells[body] = _probe_well(lvs, cond[key], well)
     _join_supplies(ex, [n for n in (sup.power, sup.ground, sup.nwell_body, sup.pwell_body) if n])
     return ex
 
@@ -488,8 +485,8 @@ def _probe_labels(lvs, L: _Layers, labels, cond: dict[str, kdb.Region], ex: _Ext
 
 
 def _probe_well(lvs, region: kdb.Region, flat: kdb.Region) -> set[int]:
-    """The nets of a well region: one probe inside each polygon of its flat, merged twin
-    (the registered copy is cut into many pieces of one net each)."""
+    """The nets of a well region: one probe inside each polygon of its flat twin (merged; the
+    registered copy is cut into many pieces of one net each)."""
     out = set()
     for poly in flat.merged().each():
         net = lvs.probe_net(region, _inner_point(poly))

@@ -321,6 +321,11 @@ class _Builder:
         max_w = {row: max([hc] + ws[row]) for row in ws}
         (n_lo, n_hi), (p_lo, p_hi) = row_limits(self.process, r)
         n_edge = n_lo + max_w["n"]
+        # a signal contact at the channel edge keeps the first-metal space to the ground rail
+        rails = [n for n, side in self.power.items() if side == "n"]
+        if rails:
+            low = self._rail_m0_box(rails[0])[3] + r["m0.space"] + r["co.size"] // 2 + r.enc("m0", "co").small
+            n_edge = max(n_edge, r.snap_up(low + r["co.size"] // 2 + r.co_enc("diff").big))
         if n_edge > n_hi or p_lo + max_w["p"] > p_hi:
             raise LayoutError(f"cell {self.cell.name}: fingers too wide for the template rows "
                               f"(n {max_w['n'] * r.dbu:g}, p {max_w['p'] * r.dbu:g} um)")
@@ -443,7 +448,7 @@ class _Builder:
 
     def _rail_box(self, net: str) -> Box:
         rail = next(rl for rl in self.tpl.rails if rl.net == net)
-        return (0, self.to(rail.y0), self.width, self.to(rail.y1))
+        return (0, self.to(rail.y0), getattr(self, "width", 0), self.to(rail.y1))
 
     def _rail_m0_box(self, net: str) -> Box:
         """The rail's shape on the first routing metal (the rail itself, or the strip under it)."""
@@ -452,7 +457,7 @@ class _Builder:
             return self._rail_box(net)
         yc = (self.to(rail.y0) + self.to(rail.y1)) // 2
         h = self.r["m0.width"] // 2
-        return (0, yc - h, self.width, yc + h)
+        return (0, yc - h, getattr(self, "width", 0), yc + h)
 
     @property
     def m0_layer(self) -> str:
@@ -498,12 +503,15 @@ def row_limits(process: Process, r: Rules) -> tuple[tuple[int, int], tuple[int, 
     return (n_lo, n_hi), (p_lo, p_hi)
 
 
-def fit_rows(cell: Cell, process: Process) -> Cell:
+def fit_rows(cell: Cell, process: Process, scale: float = 1.0) -> Cell:
     """``cell`` with fingers too wide for the diffusion rows split into more, narrower ones
-    (same total width to the manufacturing grid, which LVS accepts)."""
+    (same total width to the manufacturing grid, which LVS accepts). ``scale`` < 1 caps the
+    fingers lower still: shorter rows leave a wider routing channel between them."""
     r = load_rules(process)
     (n_lo, n_hi), (p_lo, p_hi) = row_limits(process, r)
-    cap = {"n": n_hi - n_lo, "p": p_hi - p_lo}
+    low = max(r["diff.width"], r["co.size"] + 2 * r.co_enc("diff").big)
+    cap = {k: max(low, int(v * scale) // r.grid * r.grid) if scale < 1 else v
+           for k, v in (("n", n_hi - n_lo), ("p", p_hi - p_lo))}
     out = []
     changed = False
     for t in cell.transistors:

@@ -11,7 +11,7 @@ from nbcell.layout.frame import Frame, build_frame, fit_rows
 from nbcell.layout.geometry import Drawer, draw
 from nbcell.layout.ir import Placement, Routing
 from nbcell.layout.place import check_placement, place, width_lower_bound
-from nbcell.layout.route import route
+from nbcell.layout.route import RouteError, route
 from nbcell.layout.rules import LayoutError
 from nbcell.netlist import Cell
 from nbcell.pdk import Process
@@ -85,11 +85,13 @@ def generate(cell: Cell, process: Process, seed: int = 0, placement: Placement |
         out.seconds = time.perf_counter() - t0
         return out
     sized = cell
-    cell = fit_rows(cell, process)
-    placement = placement if placement is not None else place(cell, process, seed)
-    check_placement(cell, placement)
-    frame = build_frame(cell, process, placement)
-    routing = route(frame, seed)
+    if placement is not None:
+        cell = fit_rows(cell, process)
+        check_placement(cell, placement)
+        frame = build_frame(cell, process, placement)
+        routing = route(frame, seed)
+    else:
+        cell, placement, frame, routing = _place_and_route(cell, process, seed)
     layout = db.Layout()
     layout.dbu = process.technology.dbu
     top = layout.create_cell(cell.name)
@@ -102,6 +104,26 @@ def generate(cell: Cell, process: Process, seed: int = 0, placement: Placement |
     out.obstructions = _obstructions(drawer, frame)
     out.seconds = time.perf_counter() - t0
     return out
+
+
+#: (finger-width scale, seed offset) tried in turn until a placement routes: narrower fingers
+#: leave a wider channel between the rows for the wiring
+ATTEMPTS = ((1.0, 0), (1.0, 1), (0.7, 0), (0.5, 0), (0.5, 1))
+
+
+def _place_and_route(cell: Cell, process: Process, seed: int):
+    """Fold, place, frame and route, retrying with other seeds and narrower fingers."""
+    errors = []
+    for scale, k in ATTEMPTS:
+        folded = fit_rows(cell, process, scale)
+        placement = place(folded, process, seed + k)
+        check_placement(folded, placement)
+        frame = build_frame(folded, process, placement)
+        try:
+            return folded, placement, frame, route(frame, seed + k)
+        except RouteError as e:
+            errors.append(f"scale {scale}, seed {seed + k}: {e}")
+    raise RouteError(f"cell {cell.name}: no routable layout; last: {errors[-1]}")
 
 
 def _obstructions(drawer: Drawer, frame: Frame) -> dict[str, list]:

@@ -73,7 +73,7 @@ def _row_tracks(b: _Builder) -> list[int]:
         near = -(-near // r.grid) * r.grid if rg.up else near // r.grid * r.grid
         span = (far - near) if rg.up else (near - far)
         if span <= 0:
-            out.append(near)
+            out.append(far)  # the rail clearance wins over the channel clearance
             continue
         n = max(1, round(span / pitch))
         step = span / n

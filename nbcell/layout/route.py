@@ -75,6 +75,12 @@ class _Graph:
         self._build_pins(pitch)
         self._build_diff_sites(pitch)
         self.is_m0 = [k[0] == 1 for k in self.node_key]
+        # (x, y) of grid nodes for the A* bound; pseudo nodes take their first neighbour's
+        xs, ys = frame.grid.xs, frame.grid.ys
+        self.node_xy = [(xs[k[1]], ys[k[2]]) if k[0] in (0, 1, 2, 3) else None for k in self.node_key]
+        for nid, k in enumerate(self.node_key):
+            if k[0] == -1 and self.adj[nid]:
+                self.node_xy[nid] = self.node_xy[self.adj[nid][0][0]]
         # cuts and pin landings: two of them may not meet on a bare first-metal node
         self.is_stack = [el.kind in ("via", "pin") for el in self.els]
         self._legalise()
@@ -274,6 +280,7 @@ class _Graph:
                 conf[ea].add(eb)
                 conf[eb].add(ea)
         self.conf = [sorted(c) for c in conf]
+        self.conf_self = [tuple(c) + (e,) for e, c in enumerate(self.conf)]
         self.cut_conf = [frozenset(c) for c in cut_conf]
 
 
@@ -307,13 +314,14 @@ def _close_pairs(items: list[tuple[int, Box]], space: int, chunk: int = 256):
 class Router:
     """PathFinder over a :class:`_Graph`."""
 
-    def __init__(self, frame: Frame, seed: int = 0, max_iter: int = 15):
+    def __init__(self, frame: Frame, seed: int = 0, max_iter: int = 40, patience: int = 12):
         self.f = frame
         self.g = _Graph.__new__(_Graph)
         self.g.owner = {}
         _Graph.__init__(self.g, frame)
         self.seed = seed
         self.max_iter = max_iter
+        self.patience = patience
         n = len(self.g.els)
         self.hist = [0.0] * n
         self.near: list[dict[str, int]] = [dict() for _ in range(n)]
@@ -324,15 +332,21 @@ class Router:
     # -- bookkeeping --------------------------------------------------------------
 
     def _use(self, net: str, e: int, sign: int) -> None:
-        for v in self.g.conf[e] + [e]:
-            d = self.near[v]
-            d[net] = d.get(net, 0) + sign
-            if d[net] == 0:
+        near = self.near
+        for v in self.g.conf_self[e]:
+            d = near[v]
+            c = d.get(net, 0) + sign
+            if c:
+                d[net] = c
+            else:
                 del d[net]
 
     def _cost(self, e: int, net: str) -> float:
-        others = len(self.near[e]) - (1 if net in self.near[e] else 0)
-        return self.g.els[e].base + self.g.pitch * (self.hist[e] + self.pres * others)
+        """(base + history) x (1 + present x other nets here), the PathFinder cost."""
+        near = self.near[e]
+        others = len(near) - (1 if net in near else 0)
+        c = self.g.els[e].base + self.g.pitch * (0.2 + self.hist[e])
+        return c * (1.0 + self.pres * others) if others else c
 
     def _usable(self, e: int, net: str) -> bool:
         a = self.g.allowed[e]
@@ -393,7 +407,7 @@ class Router:
             pending = [(t, c) for t, c in pending if not (t & tree)]
 
     def _search(self, net: str, tree: set[int], pending: list[set[int]]):
-        """Cheapest path from the tree to any pending terminal node.
+        """Cheapest path (A*) from the tree to any pending terminal node.
 
         States are (node, arrived through a cut): a first-metal node entered through a cut
         must be left along a first-metal wire, so no cut stack or pin landing ever leaves a
@@ -401,34 +415,67 @@ class Router:
         """
         g = self.g
         target = set().union(*pending)
-        m0 = g.is_m0
+        m0, xy, adj, node_el, is_stack = g.is_m0, g.node_xy, g.adj, g.node_el, g.is_stack
+        allowed, cut_conf, net_cuts = g.allowed, g.cut_conf, self.net_cuts
+        near, hist, els, pitch, pres = self.near, self.hist, g.els, g.pitch, self.pres
+        strict = self.strict
+        pts = [xy[t] for t in target if xy[t] is not None]
+        tx0, tx1 = min(p[0] for p in pts), max(p[0] for p in pts)
+        ty0, ty1 = min(p[1] for p in pts), max(p[1] for p in pts)
+
+        def cost(e: int) -> float:
+            """PathFinder cost of element e for this net; -1 when it may not be used."""
+            a = allowed[e]
+            if a is not None and a != net:
+                return -1.0
+            nr = near[e]
+            others = len(nr) - (1 if net in nr else 0) if nr else 0
+            if others and strict:
+                return -1.0
+            c = els[e].base + pitch * (0.2 + hist[e])
+            return c * (1.0 + pres * others) if others else c
+
+        def h(v: int) -> float:
+            p = xy[v]
+            if p is None:
+                return 0.0
+            x, y = p
+            return (tx0 - x if x < tx0 else x - tx1 if x > tx1 else 0) + \
+                   (ty0 - y if y < ty0 else y - ty1 if y > ty1 else 0)
+
         dist = {2 * u: 0.0 for u in tree}
         parent: dict[int, tuple[int, int]] = {}
-        heap = [(0.0, 2 * u) for u in sorted(tree)]
+        heap = [(h(u), 0.0, 2 * u) for u in sorted(tree)]
         heapq.heapify(heap)
         inf = float("inf")
+        push, pop = heapq.heappush, heapq.heappop
         while heap:
-            d, su = heapq.heappop(heap)
-            if d > dist.get(su, inf):
+            _, d, su = pop(heap)
+            if d > dist[su]:
                 continue
-            u, flag = su >> 1, su & 1
+            u = su >> 1
             if u in target:
                 return self._backtrack(su, parent, tree)
-            for v, e in g.adj[u]:
-                stacked = g.is_stack[e]
+            flag = su & 1
+            for v, e in adj[u]:
+                stacked = is_stack[e]
                 if flag and stacked:
                     continue
-                if not self._usable(e, net) or (g.cut_conf[e] and g.cut_conf[e] & self.net_cuts):
+                ce = cost(e)
+                if ce < 0 or (cut_conf[e] and cut_conf[e] & net_cuts):
                     continue
-                ve = g.node_el[v]
-                if ve >= 0 and not self._usable(ve, net):
-                    continue
-                nd = d + self._cost(e, net) + (self._cost(ve, net) if ve >= 0 else 0.0)
-                sv = 2 * v + (1 if stacked and m0[v] else 0)
+                ve = node_el[v]
+                if ve >= 0:
+                    cv = cost(ve)
+                    if cv < 0:
+                        continue
+                    ce += cv
+                nd = d + ce
+                sv = 2 * v + 1 if stacked and m0[v] else 2 * v
                 if nd < dist.get(sv, inf):
                     dist[sv] = nd
                     parent[sv] = (su, e)
-                    heapq.heappush(heap, (nd, sv))
+                    push(heap, (nd + h(v), nd, sv))
         return [], [], None
 
     def _backtrack(self, su: int, parent, tree):
@@ -472,23 +519,24 @@ class Router:
         return bad
 
     def run(self) -> Routing:
-        """PathFinder iterations, then targeted rip-up and reroute of what still conflicts."""
+        """PathFinder iterations (every net rerouted each time), then targeted rip-up and reroute."""
         order = self.nets()
-        todo = order
+        best, since = None, 0
         for it in range(self.max_iter):
-            for net in todo:
+            for net in order:
                 self.rip(net)
                 self.route_net(net)
             bad = self.conflicts()
             if not bad:
                 return self.result()
+            n_bad = sum(len(v) for v in bad.values())
+            best, since = (n_bad, 0) if best is None or n_bad < best else (best, since + 1)
+            if since >= self.patience:
+                break  # no progress: give up early, the caller tries another frame
             for els in bad.values():
                 for e in els:
                     self.hist[e] += 1.0
             self.pres *= 1.5
-            todo = [n for n in order if n in bad]
-        if self._repair(order):
-            return self.result()
         bad = self.conflicts()
         raise RouteError(f"cell {self.f.cell.name}: routing congestion left nets {sorted(bad)} in conflict")
 
@@ -545,6 +593,6 @@ class Router:
         return Routing(self.f.grid, tuple(out))
 
 
-def route(frame: Frame, seed: int = 0, max_iter: int = 15) -> Routing:
+def route(frame: Frame, seed: int = 0, max_iter: int = 40, patience: int = 12) -> Routing:
     """Route every net of ``frame``; raises :class:`RouteError` when congestion remains."""
-    return Router(frame, seed, max_iter).run()
+    return Router(frame, seed, max_iter, patience).run()
