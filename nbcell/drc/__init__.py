@@ -66,7 +66,8 @@ def run_drc(layout: db.Layout, cell: db.Cell, tech: Technology, layers: CellLaye
     if layers is None:
         layers = CellLayers(tech, layout, cell, plan.recipes)
     elif layers.tech is not tech or layers.cell.cell_index() != cell.cell_index():
-        raise ValueError(f"layers of {layers.cell.name} ({layers.tech.name}) passed to DRC of {cell.name} ({tech.name})")
+        raise ValueError(f"layers of {layers.cell.name} ({layers.tech.name}) passed to DRC of {cell.name} "
+                         f"({tech.name})")
     res = DrcResult(cell.name, layout.dbu)
     for spec in plan.specs:
         rule = spec.rule

@@ -17,7 +17,7 @@ from pathlib import Path
 import klayout.db as kdb
 
 from nbcell.atomic import write_text_atomic
-from nbcell.drc import run_drc
+from nbcell.drc import CellLayers, run_drc
 from nbcell.drc.lvs import run_lvs
 from nbcell.library import read_library
 from nbcell.netlist import Cell
@@ -51,7 +51,9 @@ def check_cell(layout: kdb.Layout, cell: kdb.Cell, process: Process, reference: 
     t0 = time.perf_counter()
     res = CellCheck(cell.name, gds=gds_path)
     try:
-        drc = run_drc(layout, cell, process.technology)
+        # flattened layers built once, shared by DRC and LVS
+        layers = CellLayers.of(layout, cell, process.technology)
+        drc = run_drc(layout, cell, process.technology, layers=layers)
         res.drc_violations, res.drc_by_rule = drc.violations, dict(sorted(drc.by_rule.items()))
         if cell_dir is not None:
             cell_dir.mkdir(parents=True, exist_ok=True)
@@ -60,7 +62,7 @@ def check_cell(layout: kdb.Layout, cell: kdb.Cell, process: Process, reference: 
             res.lyrdb = str(path)
         if reference is not None:
             lvsdb = str(cell_dir / f"{cell.name}.lvsdb") if cell_dir is not None else None
-            lvs = run_lvs(layout, cell, process, reference, lvsdb)
+            lvs = run_lvs(layout, cell, process, reference, lvsdb, layers=layers)
             res.lvs_match, res.pins_ok, res.lvs_messages = lvs.match, lvs.pins_ok, list(lvs.messages)
             res.lvsdb = lvsdb
     except Exception as e:  # one broken cell never stops the batch

@@ -44,14 +44,26 @@ def _x_lines(b: _Builder) -> tuple[list[int], list[int], list[bool]]:
 
 
 def _gap_tracks(b: _Builder) -> list[int]:
+    """Channel tracks: evenly spread at least a first-metal pitch apart from the lowest to the
+    highest poly-contact position, with a track halfway between two when they are far enough
+    apart for poly (so gate jumpers have a lane)."""
     r = b.r
     lo, hi = b.gap_lo, b.gap_hi
     if hi < lo:
         return []
-    step = max(r.grid, (7 * (r["m0.width"] + r["m0.space"])) // 10)
-    n = max(1, round((hi - lo) / step))
-    ys = [lo + (hi - lo) * i // n for i in range(n + 1)] if hi > lo else [lo]
-    return [y - y % r.grid for y in ys]
+    if hi == lo:
+        return [lo]
+    pitch = r["m0.width"] + r["m0.space"]
+    n = max(1, (hi - lo) // pitch)
+    ys = [lo + (hi - lo) * i // n for i in range(n + 1)]
+    mid = r["poly.width"] + r["poly.space"]
+    out = []
+    for a, c in zip(ys, ys[1:]):
+        out.append(a)
+        if c - a >= mid:
+            out.append((a + c) // 2)
+    out.append(ys[-1])
+    return [y - y % r.grid for y in out]
 
 
 def _row_tracks(b: _Builder) -> list[int]:
@@ -75,7 +87,7 @@ def _row_tracks(b: _Builder) -> list[int]:
         if span <= 0:
             out.append(far)  # the rail clearance wins over the channel clearance
             continue
-        n = max(1, round(span / pitch))
+        n = max(1, int(span // pitch))
         step = span / n
         for i in range(n + 1):
             y = round(near + i * step) if rg.up else round(near - i * step)
