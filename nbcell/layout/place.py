@@ -50,10 +50,17 @@ def _items(fs: list[Finger]) -> list[_Item]:
         by_gate[f.gate][f.type].append(f)
     items = []
     for gate in by_gate:
-        ns, ps = by_gate[gate]["n"], by_gate[gate]["p"]
-        ns, ps = _order_for_pairing(ns), _order_for_pairing(ps)
-        for i in range(max(len(ns), len(ps))):
-            items.append(_Item(ns[i] if i < len(ns) else None, ps[i] if i < len(ps) else None))
+        ns, ps = _order_for_pairing(by_gate[gate]["n"]), _order_for_pairing(by_gate[gate]["p"])
+        free = list(ps)
+        for n in ns:
+            if not free:
+                items.append(_Item(n, None))
+                continue
+            # the P finger sharing most source/drain nets with it (a CMOS stage stays together)
+            p = max(free, key=lambda q: (len({n.drain, n.source} & {q.drain, q.source}), -free.index(q)))
+            free.remove(p)
+            items.append(_Item(n, p))
+        items += [_Item(None, p) for p in free]
     return items
 
 
