@@ -7,21 +7,16 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from functools import lru_cache
 from pathlib import Path
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # the package may not be installed into the environment
-    sys.path.insert(0, str(REPO))
-
+from conftest import CELLLIBS, REPO
 from nbcell.pdk import DATA, PdkError, Process, list_processes, load_process, load_technology
 
 FACTS = Path(os.environ.get("NBCELL_SHARED", REPO.parent / "shared")) / "pdk-facts"
-CELLLIBS = Path(os.environ.get("NBCELL_CELLLIBS", REPO.parent / "shared" / "celllibs"))
 
 TARGETS = ["gf180mcu_7t", "gf180mcu_9t", "sky130_hd", "sg13g2"]
 SOURCES = ["sky130_hdll", "sky130_hvl", "sky130_hs", "sky130_ms", "sky130_ls", "asap7", "builtin"]
