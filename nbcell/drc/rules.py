@@ -344,31 +344,27 @@ def _gate(L: CellLayers, names: tuple[str, ...]) -> str:
     return L.intersection_key(list(names))
 
 
-def check_channel_length(s: Spec, L: CellLayers) -> list[Markers]:
-    """Gate length: between the gate edges that are poly edges (layers: diff, poly[, implant])."""
+def _gate_span(s: Spec, L: CellLayers, inside: str, outside: str) -> list[Markers]:
+    """Width check between the gate edges strictly inside ``inside`` (with an implant as third
+    layer: also off the ``outside`` outline, an implant edge lying strictly inside poly/diff)."""
     gate = _gate(L, s.layers)
     if L.empty(gate):
         return []
-    diff, poly = s.layers[0], s.layers[1]
-    # source/drain sides: strictly inside diff (an edge on the diff outline too is a zero
-    # endcap, not a side) and on the poly outline (an implant edge is strictly inside poly)
-    sd = L.edges_inside_outside(gate, diff)[0]
+    edges = L.edges_inside_outside(gate, inside)[0]
     if len(s.layers) > 2:
-        sd = sd.outside_part(L[poly])
-    return _nonempty(sd.width_check(s.d, False, s.metric, None, None, None, s.zero_or(_TOUCHING)))
+        edges = edges.outside_part(L[outside])
+    return _nonempty(edges.width_check(s.d, False, s.metric, None, None, None, s.zero_or(_TOUCHING)))
+
+
+def check_channel_length(s: Spec, L: CellLayers) -> list[Markers]:
+    """Gate length: between the source/drain sides, i.e. gate edges inside diff and on the poly
+    outline (an edge on the diff outline too is a zero end-cap, not a side). Layers: diff, poly[, implant]."""
+    return _gate_span(s, L, s.layers[0], s.layers[1])
 
 
 def check_channel_width(s: Spec, L: CellLayers) -> list[Markers]:
-    """Gate width: between the gate edges that are diffusion edges (layers: diff, poly)."""
-    gate = _gate(L, s.layers)
-    if L.empty(gate):
-        return []
-    diff, poly = s.layers[0], s.layers[1]
-    # channel ends: strictly inside poly and on the diff outline
-    ends = L.edges_inside_outside(gate, poly)[0]
-    if len(s.layers) > 2:
-        ends = ends.outside_part(L[diff])
-    return _nonempty(ends.width_check(s.d, False, s.metric, None, None, None, s.zero_or(_TOUCHING)))
+    """Gate width: between the channel ends, i.e. gate edges inside poly and on the diff outline."""
+    return _gate_span(s, L, s.layers[1], s.layers[0])
 
 
 CHECKS: dict[str, Check] = {
