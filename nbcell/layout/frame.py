@@ -100,6 +100,8 @@ class Frame:
     #: signal diffusion terminals: (net, description, candidate contact points (ix, iy)); the router
     #: reaches site i through the pseudo node (-1, i, 0) and one diffusion contact
     diff_sites: list[tuple[str, str, list[tuple[int, int]]]] = field(default_factory=list)
+    #: row -> iy of the poly lane between that row's diffusion and its rail (when there is room)
+    outer: dict[str, int] = field(default_factory=dict)
 
     @property
     def dbu(self) -> float:
@@ -374,8 +376,17 @@ class _Builder:
         k = g if sign < 0 else g + 1
         xd = x[2 * k]
         neigh = self.finger(row, g + sign)
-        if neigh is not None or (0 <= g + sign < self.G and self.bridged(row, g + sign)):
-            if neigh is not None and self.gw(neigh) < W:
+        if neigh is not None and self.gw(neigh) != W:
+            # the wider finger keeps its full width for the S/D extension, then steps down
+            if self.gw(neigh) < W:
+                return xg + sign * (L // 2 + r["diff.sd_ext"])
+            xn = x[2 * (g + sign) + 1]
+            return xn - sign * (self.gl(neigh) // 2 + r["diff.sd_ext"])
+        if neigh is not None:
+            return xd
+        if 0 <= g + sign < self.G and self.bridged(row, g + sign):
+            other = self.finger(row, g + 2 * sign)
+            if self.gw(other) < W:  # the bridge is as narrow as the narrower finger
                 return xg + sign * max(abs(xd - xg), L // 2 + r["diff.sd_ext"])
             return xd
         ext = L // 2 + r["diff.sd_ext"]
@@ -402,7 +413,13 @@ class _Builder:
                 self.diff_nodes.append(node)
                 if not node.contacted:
                     continue
-                ws = [self.gw(f) for f in (self.finger(row, k - 1), self.finger(row, k)) if f]
+                near = [self.finger(row, k - 1), self.finger(row, k)]
+                # a bridge over an empty gate column is only as wide as its narrower finger
+                if k - 1 >= 0 and self.bridged(row, k - 1):
+                    near.append(self.finger(row, k - 2))
+                if k < self.G and self.bridged(row, k):
+                    near.append(self.finger(row, k + 1))
+                ws = [self.gw(f) for f in near if f]
                 node.span = rg.span(max(min(ws), hc))
                 if self.power.get(net) == row:
                     self._rail_strip(node, rg, cut, cut2, denc, menc)
@@ -523,6 +540,12 @@ def fit_rows(cell: Cell, process: Process, scale: float = 1.0) -> Cell:
             raise LayoutError(f"cell {cell.name}: the {t.type} row holds no transistor")
         total = w * t.nf * t.m
         nf = -(-total // cap[t.type])
+        if scale < 1:
+            # narrower only while every finger keeps a contactable width
+            nf = min(nf, max(t.nf * t.m, total // low))
+            if nf <= t.nf * t.m:
+                out.append(t)
+                continue
         wf = (total // nf) // r.grid * r.grid
         out.append(t.with_(w=wf * r.dbu, nf=nf, m=1))
         changed = True

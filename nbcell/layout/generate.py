@@ -84,6 +84,7 @@ def generate(cell: Cell, process: Process, seed: int = 0, placement: Placement |
         out = generate_special(cell, process)
         out.seconds = time.perf_counter() - t0
         return out
+    _check_wells(cell, process)
     sized = cell
     if placement is not None:
         cell = fit_rows(cell, process)
@@ -104,6 +105,18 @@ def generate(cell: Cell, process: Process, seed: int = 0, placement: Placement |
     out.obstructions = _obstructions(drawer, frame)
     out.seconds = time.perf_counter() - t0
     return out
+
+
+def _check_wells(cell: Cell, process: Process) -> None:
+    """The template has one n-well and one p-body: every PMOS body on one net, every NMOS body on one,
+    and that net the process's body pin (or supply when the process has no body pins)."""
+    sup = process.supplies
+    want = {"p": sup.nwell_body or sup.power, "n": sup.pwell_body or sup.ground}
+    for typ, name in (("p", "n-well"), ("n", "p-body")):
+        bulks = sorted({t.bulk for t in cell.transistors if t.type == typ})
+        if bulks and bulks != [want[typ]]:
+            raise LayoutError(f"cell {cell.name}: {typ}-device bodies on {', '.join(bulks)}; the {process.name} "
+                              f"template has one {name} on {want[typ]} (isolated wells are not supported)")
 
 
 #: (finger-width scale, seed offset) tried in turn until a placement routes: narrower fingers

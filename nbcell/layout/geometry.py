@@ -43,6 +43,8 @@ class Drawer:
         self.sh = Shapes(frame)
         self.nets: dict[str, dict[str, db.Region]] = defaultdict(lambda: defaultdict(db.Region))
         self.comps = db.Region([db.Box(*b) for _, b in frame.comps])
+        #: (layer key, net, box) of same-net gaps and small pieces the repairs could not fix
+        self.problems: list[tuple[str, str, Box]] = []
 
     def layer(self, name: str) -> int:
         gds = self.tech.layer(name)
@@ -78,21 +80,61 @@ class Drawer:
     def close_gaps(self, key: str) -> None:
         """Fill same-net gaps narrower than the spacing when the fill keeps the spacing to others."""
         sp = self.sh.space[key]
-        h = (sp + 1) // 2
+        h = (sp - 1) // 2  # closes gaps below the spacing, never a legal gap of exactly it
         for net, reg in list(self.nets[key].items()):
             reg.merge()
             fill = reg.sized(h, 2).sized(-h, 2) - reg
             if fill.is_empty():
+                self._close_corners(key, net, reg, sp)
                 continue
             others = self.others(key, net)
             for poly in fill.each():
                 p = db.Region(poly)
-                if not (p.sized(sp - 1, 2) & others).is_empty():
-                    continue
-                if key == "poly" and not (p.sized(self.f.rules["poly.to_diff"] - 1, 2) & self.comps).is_empty():
+                bad = not (p.sized(sp - 1, 2) & others).is_empty()
+                if not bad and key == "poly":
+                    bad = not (p.sized(self.f.rules["poly.to_diff"] - 1, 2) & self.comps).is_empty()
+                if bad:
+                    self.problems.append((key, net, _box(poly.bbox())))
                     continue
                 reg.insert(poly)
             reg.merge()
+            self._close_corners(key, net, reg, sp)
+
+    def _close_corners(self, key: str, net: str, reg: db.Region, sp: int) -> None:
+        """Gaps the closing misses (corner to corner): fill the box between the two edges."""
+        pairs = reg.space_check(sp)
+        if pairs.is_empty():
+            return
+        others = self.others(key, net)
+        g = self.f.rules.grid
+        w = {"poly": self.f.rules["poly.width"], "m0": self.f.rules["m0.width"], "m1": self.f.rules["m1.width"]}[key]
+        for ep in pairs.each():
+            b = ep.bbox()
+            # on the grid, and at least a minimum width across (no slivers)
+            x0, y0, x1, y1 = b.left // g * g, b.bottom // g * g, -(-b.right // g) * g, -(-b.top // g) * g
+            if x1 - x0 < w:
+                c = (x0 + x1) // 2
+                x0, x1 = (c - w // 2) // g * g, -(-(c + w - w // 2) // g) * g
+            if y1 - y0 < w:
+                c = (y0 + y1) // 2
+                y0, y1 = (c - w // 2) // g * g, -(-(c + w - w // 2) // g) * g
+            bb = db.Box(x0, y0, x1, y1)
+            p = db.Region(bb)
+            bad = not (p.sized(sp - 1, 2) & others).is_empty()
+            if not bad and key == "poly":
+                bad = not (p.sized(self.f.rules["poly.to_diff"] - 1, 2) & self.comps).is_empty()
+            if not bad:
+                # the patched shape must itself be clean around the patch
+                trial = (reg + p).merged()
+                near = db.Region(bb.enlarged(sp, sp))
+                bad = not (trial.width_check(w).polygons() & near).is_empty() or \
+                    not (trial.space_check(sp).polygons() & near).is_empty()
+            if bad:
+                self.problems.append((key, net, _box(bb)))
+            else:
+                reg.insert(bb)
+                reg.merge()
+        reg.merge()
 
     def fix_area(self, key: str, min_area: int) -> None:
         """Lengthen same-net pieces smaller than ``min_area`` (dbu²) where the spacing allows."""
@@ -109,6 +151,8 @@ class Drawer:
                 grown = self._grow_to_area(poly.bbox(), poly.area(), min_area, others, sp, key)
                 if grown is not None:
                     reg.insert(db.Box(*grown))
+                else:
+                    self.problems.append((key, net, _box(poly.bbox())))
             reg.merge()
 
     def _grow_to_area(self, bb: db.Box, area: int, min_area: int, others: db.Region, sp: int,
@@ -137,12 +181,17 @@ class Drawer:
 
     # -- output -----------------------------------------------------------------
 
-    def write(self) -> None:
+    def repair(self) -> list[tuple[str, str, Box]]:
+        """Close same-net gaps and grow small pieces; returns what could not be repaired."""
         r = self.f.rules
         for key in ROUTING_KEYS:
             self.close_gaps(key)
         for key, area in (("m0", r.area("m0.area")), ("m1", r.area("m1.area")), ("poly", r.area("poly.area"))):
             self.fix_area(key, area)
+        return self.problems
+
+    def write(self) -> None:
+        self.repair()
         for key, by_net in self.nets.items():
             li = self.layer(self.names[key])
             for reg in by_net.values():
@@ -176,6 +225,19 @@ class Drawer:
 
     def net_region(self, key: str, net: str) -> db.Region:
         return self.nets[key].get(net, db.Region())
+
+
+def _box(b: db.Box) -> Box:
+    return (b.left, b.bottom, b.right, b.top)
+
+
+def repair_problems(frame: Frame, routing: Routing) -> list[tuple[str, str, Box]]:
+    """Same-net gaps and small pieces that drawing ``routing`` would leave (empty: clean)."""
+    ly = db.Layout()
+    ly.dbu = frame.dbu
+    d = Drawer(frame, routing, ly, ly.create_cell("check"))
+    d.collect()
+    return d.repair()
 
 
 def draw(frame: Frame, routing: Routing | None, layout: db.Layout, cell: db.Cell) -> Drawer:

@@ -95,6 +95,26 @@ def _row_tracks(b: _Builder) -> list[int]:
     return out
 
 
+def _outer_tracks(b: _Builder) -> dict[str, int]:
+    """Poly lanes beyond each diffusion row (between it and the rail), where the fingers are
+    short enough: a gate can be continued through its endcap and joined to others there."""
+    r = b.r
+    half = r["poly.width"] // 2
+    edge = r.snap_up((r["poly.space"] + 1) // 2) + half
+    out = {}
+    for row in ("n", "p"):
+        rg = b.rows[row]
+        # the lane clears the widest finger that leaves room for it; wider ones block it locally
+        for w in sorted({b.gw(f) for f in b.fs.values() if f.type == row}, reverse=True):
+            far = rg.edge + w if rg.up else rg.edge - w
+            y = far + r["poly.to_diff"] + half if rg.up else far - r["poly.to_diff"] - half
+            y = r.snap_up(y) if rg.up else y // r.grid * r.grid
+            if (rg.up and y <= b.H - edge) or (not rg.up and y >= edge):
+                out[row] = y
+                break
+    return out
+
+
 def _rail_side_tracks(b: _Builder) -> list[int]:
     """The track next to each rail: a bare first-metal wire at exactly the spacing from it."""
     r = b.r
@@ -114,7 +134,8 @@ def _y_tracks(b: _Builder) -> tuple[list[int], list[int], dict[str, int]]:
         box = b._rail_m0_box(net)
         rails[net] = (box[1] + box[3]) // 2
     gap = _gap_tracks(b)
-    ys = list(rails.values()) + gap + _row_tracks(b) + _rail_side_tracks(b)
+    b.outer = _outer_tracks(b)
+    ys = list(rails.values()) + gap + _row_tracks(b) + _rail_side_tracks(b) + list(b.outer.values())
     tr = b.tpl.tracks.get(b.m1_layer)
     if tr is not None and tr.direction == "horizontal":
         y = b.to(tr.offset)
@@ -122,7 +143,22 @@ def _y_tracks(b: _Builder) -> tuple[list[int], list[int], dict[str, int]]:
             ys.append(y)
             y += b.to(tr.pitch)
     ys = _uniq(ys, r.grid)
-    return ys, gap, rails
+    return _reachable(b, ys), gap, rails
+
+
+def _reachable(b: _Builder, ys: list[int]) -> list[int]:
+    """Add, for a contacted diffusion no track crosses (a narrow finger), its contact position
+    next to the channel."""
+    r = b.r
+    reach = r["co.size"] // 2 + r.co_enc("diff").big
+    extra = []
+    for node in b.diff_nodes:
+        if not node.contacted or node.span is None or b.power.get(node.net) == node.row:
+            continue
+        lo, hi = node.span[0] + reach, node.span[1] - reach
+        if not any(lo <= y <= hi for y in ys + extra):
+            extra.append(lo if b.rows[node.row].up else hi)
+    return sorted(set(ys + extra))
 
 
 def finish_frame(b: _Builder) -> Frame:
@@ -143,7 +179,7 @@ def finish_frame(b: _Builder) -> Frame:
     pins = [p for p in b.cell.pins if p not in body]
     return Frame(b.cell, b.process, b.r, b.placement, b.fs, b.width, b.H, b.col_x, b.rows, b.comps,
                  b.diff_nodes, b.gate_poly, grid, [iy[y] for y in gap_ys], {n: iy[y] for n, y in rail_y.items()},
-                 fixed, terms, pins, dict(b.power), b.diff_sites)
+                 fixed, terms, pins, dict(b.power), b.diff_sites, {k: iy[y] for k, y in b.outer.items()})
 
 
 def _gate_channel_poly(b: _Builder, g: int, gap_ys: list[int]) -> list[tuple[str, Box]]:

@@ -20,6 +20,7 @@ fixed order that ``seed`` rotates.
 from __future__ import annotations
 
 import heapq
+import random
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -31,6 +32,8 @@ from nbcell.layout.rules import LayoutError
 from nbcell.layout.shapes import CUT_KEYS, Shapes
 
 BLOCKED = "\0blocked"
+#: PathFinder: history added per iteration to an element in conflict, and present-cost growth
+HIST_STEP, PRES_GROWTH = 2.0, 1.3
 #: cost per dbu of wire (``m0_v``: first metal vertically; ``m1_x``: second metal against its
 #: preferred direction), and per cut in first-metal pitches
 COSTS = {"poly": 4.0, "m0": 1.0, "m0_v": 3.0, "m1": 1.0, "m1_x": 2.5, "co": 1.0, "cut1": 1.0}
@@ -106,7 +109,7 @@ class _Graph:
         self.adj[b].append((a, el))
 
     def _build_nodes(self, nx: int, ny: int) -> None:
-        gap = set(self.f.gap)
+        gap = set(self.f.gap) | set(self.f.outer.values())
         for ix in range(nx):
             for iy in range(ny):
                 if iy in gap:
@@ -123,9 +126,10 @@ class _Graph:
         w = COSTS
         weight = {0: (w["poly"], w["poly"]), 1: (w["m0"], w["m0_v"]),
                   2: (w["m1_x"], w["m1"]) if m1v else (w["m1"], w["m1_x"])}
+        lanes = set(gap) | set(self.f.outer.values())
         for layer in (0, 1, 2):
             for iy in range(ny):
-                if layer == 0 and iy not in gap:
+                if layer == 0 and iy not in lanes:
                     continue
                 for ix in range(nx - 1):
                     self._wire(layer, ix, iy, ix + 1, iy, weight[layer][0] * (xs[ix + 1] - xs[ix]))
@@ -135,7 +139,20 @@ class _Graph:
                     continue  # poly runs vertically only along gate columns
                 for a, b in zip(rows, rows[1:]):
                     self._wire(layer, ix, a, ix, b, weight[layer][1] * (ys[b] - ys[a]))
+        self._through_gates(weight[0][1])
 
+    def _through_gates(self, weight: float) -> None:
+        """Poly from a gate's channel end, through the gate itself, out to the lane beyond its row."""
+        f, ys = self.f, self.f.grid.ys
+        if not f.outer or not f.gap:
+            return
+        for ix, col in enumerate(f.grid.x_column):
+            if col < 0 or col % 2 == 0:
+                continue
+            g = (col - 1) // 2
+            for row, end in (("n", f.gap[0]), ("p", f.gap[-1])):
+                if row in f.outer and f.placement.row(row)[g] is not None:
+                    self._wire(0, ix, end, ix, f.outer[row], weight * abs(ys[f.outer[row]] - ys[end]))
     def _wire(self, layer: int, ix0: int, iy0: int, ix1: int, iy1: int, cost: float) -> None:
         w = Wire(layer, ix0, iy0, ix1, iy1)
         el = self._add_el("wire", self.sh.wire(w), cost, w)
@@ -146,7 +163,7 @@ class _Graph:
             for iy in range(ny):
                 for lower in (0, 1):
                     a = self.node_id.get((lower, ix, iy))
-                    if a is None or lower == 0 and not self.gate_line[ix]:
+                    if a is None or lower == 0 and (not self.gate_line[ix] or iy not in self.f.gap):
                         continue  # poly contacts sit on gate columns (pads inside the gate line)
                     b = self.node_id[(lower + 1, ix, iy)]
                     for orient in ("v", "h"):
@@ -155,22 +172,24 @@ class _Graph:
                         self._link(a, b, el)
 
     def _build_pins(self, pitch: int) -> None:
-        """A pseudo node per pin net and first-metal node with a landing on a second-metal track."""
-        points = [[self.sh.pin_point(ix, iy) for iy in range(self.ny)] for ix in range(self.nx)]
+        """Per pin net, a pseudo node behind every first-metal node that has a landing on a
+        second-metal track; the landing element is shared by all pin nets at that node."""
+        if not self.f.pins:
+            return
+        landing = {}
+        for ix in range(self.nx):
+            for iy in range(self.ny):
+                if self.sh.pin_point(ix, iy) is not None:
+                    landing[(ix, iy)] = self._add_el("pin", self.sh.pin(ix, iy), 0.5 * pitch, Node(1, ix, iy))
         for net in self.f.pins:
             ids = []
-            for ix in range(self.nx):
-                for iy in range(self.ny):
-                    if points[ix][iy] is None:
-                        continue
-                    nid = len(self.node_key)
-                    self.node_key.append((3, ix, iy))
-                    self.node_el.append(-1)
-                    self.adj.append([])
-                    el = self._add_el("pin", self.sh.pin(ix, iy), 0.5 * pitch, Node(1, ix, iy))
-                    self._link(self.node_id[(1, ix, iy)], nid, el)
-                    self.owner[el] = net
-                    ids.append(nid)
+            for (ix, iy), el in landing.items():
+                nid = len(self.node_key)
+                self.node_key.append((3, ix, iy))
+                self.node_el.append(-1)
+                self.adj.append([])
+                self._link(self.node_id[(1, ix, iy)], nid, el)
+                ids.append(nid)
             self.pin_nodes[net] = ids
 
     def _build_diff_sites(self, pitch: int) -> None:
@@ -522,23 +541,50 @@ class Router:
         """PathFinder iterations (every net rerouted each time), then targeted rip-up and reroute."""
         order = self.nets()
         best, since = None, 0
+        rng = random.Random(self.seed)
         for it in range(self.max_iter):
-            for net in order:
+            # a different order each pass keeps PathFinder from oscillating (seeded: deterministic)
+            turn = order if it == 0 else rng.sample(order, len(order))
+            for net in turn:
                 self.rip(net)
                 self.route_net(net)
             bad = self.conflicts()
             if not bad:
-                return self.result()
+                bad = self._drawing_problems()
+                if not bad:
+                    return self.result()
             n_bad = sum(len(v) for v in bad.values())
             best, since = (n_bad, 0) if best is None or n_bad < best else (best, since + 1)
             if since >= self.patience:
                 break  # no progress: give up early, the caller tries another frame
             for els in bad.values():
                 for e in els:
-                    self.hist[e] += 1.0
-            self.pres *= 1.5
+                    self.hist[e] += HIST_STEP
+            self.pres *= PRES_GROWTH
+        if self._repair(order):
+            return self.result()
         bad = self.conflicts()
         raise RouteError(f"cell {self.f.cell.name}: routing congestion left nets {sorted(bad)} in conflict")
+
+    def _drawing_problems(self) -> dict[str, set[int]]:
+        """Net -> its elements next to a same-net gap or small piece the drawing cannot repair."""
+        from nbcell.layout.geometry import repair_problems
+
+        out: dict[str, set[int]] = defaultdict(set)
+        for net, els in self.used.items():
+            # cuts of one path may come too close to each other (the search checks committed ones)
+            mine = set(els)
+            for e in mine:
+                if self.g.cut_conf[e] & mine:
+                    out[net].add(e)
+        if out:
+            return out
+        sp = self.g.sh.space
+        for key, net, box in repair_problems(self.f, self.result()):
+            for e in self.used.get(net, []):
+                if any(k == key and box_dist(b, box) < sp[k] for k, b in self.g.els[e].shapes):
+                    out[net].add(e)
+        return out
 
     def _victims(self, net: str) -> set[str]:
         """Other nets that use elements conflicting with ``net``'s."""
@@ -575,7 +621,7 @@ class Router:
                     self.hist[e] += 0.5  # discourage the displaced net from coming straight back
                 if v not in queue:
                     queue.append(v)
-        return not queue and not self.conflicts()
+        return not queue and not self.conflicts() and not self._drawing_problems()
 
     def result(self) -> Routing:
         out = []

@@ -58,11 +58,39 @@ class Shapes:
 
     def wire(self, w: Wire) -> list[tuple[str, Box]]:
         key = LAYER_KEYS[w.layer]
+        if w.layer == 0 and w.ix0 == w.ix1:
+            through = self._through_gate(w)
+            if through is not None:
+                return [(key, through)]
         h = self.half[key]
         hx = self.poly_half_x[w.ix0] if w.layer == 0 and w.ix0 == w.ix1 else h
         x0, x1 = sorted((self.xs[w.ix0], self.xs[w.ix1]))
         y0, y1 = sorted((self.ys[w.iy0], self.ys[w.iy1]))
         return [(key, (x0 - hx, y0 - h, x1 + hx, y1 + h))]
+
+    def _through_gate(self, w: Wire) -> Box | None:
+        """A vertical poly wire across a row's diffusion on a gate column: that stretch is the gate
+        itself, so only the part beyond the diffusion is drawn, as wide as that finger's length."""
+        f = self.f
+        col = f.grid.x_column[w.ix0]
+        if col < 0 or col % 2 == 0:
+            return None
+        g = (col - 1) // 2
+        y0, y1 = sorted((self.ys[w.iy0], self.ys[w.iy1]))
+        x = self.xs[w.ix0]
+        for row in ("n", "p"):
+            slot = f.placement.row(row)[g]
+            rg = f.rows[row]
+            if slot is None or not y0 < rg.edge < y1:
+                continue
+            fg = f.fingers[(slot.device, slot.finger)]
+            half = round(fg.l / f.dbu) // 2
+            wd = round(fg.w / f.dbu)
+            h = self.half["poly"]
+            if rg.up:
+                return (x - half, rg.edge + wd, x + half, y1 + h)
+            return (x - half, y0 - h, x + half, rg.edge - wd)
+        return None
 
     def via(self, v: Via) -> list[tuple[str, Box]]:
         x, y = self.xs[v.ix], self.ys[v.iy]
