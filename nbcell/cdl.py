@@ -48,8 +48,13 @@ def cell_cdl(cell: Cell) -> str:
 
 def library_cdl(cells: list[Cell], header: str = "") -> str:
     """All cells in one CDL text, in the given order."""
+    return join_cdl([cell_cdl(c) for c in cells], header)
+
+
+def join_cdl(blocks: list[str], header: str = "") -> str:
+    """``.SUBCKT`` blocks (``cell_cdl`` texts) in one CDL text under ``*`` header lines."""
     head = "".join(f"* {h}\n" for h in header.splitlines())
-    return head + "\n".join(cell_cdl(c) for c in cells)
+    return head + "\n".join(blocks)
 
 
 def write_cdl(cells: list[Cell], path: str | Path, header: str = "") -> Path:

@@ -2,8 +2,11 @@
 
     nbcell cells source=PATH [format=json|table] [process=NAME]
     nbcell size  source=PATH target=NAME out=DIR
-    nbcell port  [source=PATH] [target=NAME] [out=DIR]
+    nbcell port  [source=PATH|source=[A,B]] [target=NAME] [out=DIR] [jobs=N] [cell_timeout=S]
+    nbcell port  -m policy=greedy,anneal ...   (a Hydra sweep: one run per combination)
     nbcell check target=NAME gds=PATH [netlist=PATH] out=DIR
+    nbcell report out=DIR
+    nbcell show NAME out=DIR
 
 ``source=`` takes a config of the ``source`` group (``builtin``, ``sky130_hd`` ...)
 or a path; ``target=`` a config of the ``target`` group or a process YAML path.
@@ -19,7 +22,9 @@ import sys
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
 
 from nbcell.atomic import write_text_atomic
 from nbcell.cdl import cell_cdl
@@ -29,23 +34,39 @@ from nbcell.sizing import SizingError, SizingRule, check_sized, size_cell
 
 log = logging.getLogger("nbcell")
 CONF = Path(__file__).parent / "conf"
-COMMANDS = ("cells", "size", "port", "check")
+COMMANDS = ("cells", "size", "port", "check", "report", "show")
 
 
 class UsageError(Exception):
     """Bad command-line input: reported in one line, exit status 2."""
 
 
-def source_path(cfg: DictConfig) -> str:
-    """The ``source.path`` of the config with ``celllibs:`` expanded to the libraries folder."""
-    path = str(cfg.source.path)
+def _expand(path: str) -> str:
     if path.startswith("celllibs:"):
         return str(default_celllibs() / path.removeprefix("celllibs:"))
     return path
 
 
-def read_source(cfg: DictConfig) -> ReadResult:
-    res = read_library(source_path(cfg), cfg.process)
+def source_path(cfg: DictConfig) -> str:
+    """The ``source.path`` of the config with ``celllibs:`` expanded to the libraries folder."""
+    return _expand(str(cfg.source.path))
+
+
+def source_paths(cfg: DictConfig) -> list[str]:
+    """Every library of the run: ``sources`` (``source=[A,B]``: presets of the ``source`` group or
+    paths) when given, else ``source.path``."""
+    if not cfg.get("sources"):
+        return [source_path(cfg)]
+    paths = []
+    for s in cfg.sources:
+        preset = CONF / "source" / f"{s}.yaml"
+        paths.append(_expand(str(OmegaConf.load(preset).path) if preset.is_file() else str(s)))
+    return paths
+
+
+def read_source(cfg: DictConfig, path: str | None = None) -> ReadResult:
+    """Read ``path`` (default: ``source_path``), keep the cells that match ``cells=``, log the problems."""
+    res = read_library(path or source_path(cfg), cfg.process)
     if cfg.cells != "*":
         res.cells = [c for c in res.cells if fnmatch.fnmatchcase(c.name, cfg.cells)]
         res.errors = [e for e in res.errors if not e.name or fnmatch.fnmatchcase(e.name, cfg.cells)]
@@ -113,21 +134,62 @@ def cmd_size(cfg: DictConfig) -> int:
 
 def cmd_port(cfg: DictConfig) -> int:
     """The main job: read -> size -> place -> route -> geometry -> DRC/LVS, ``out/summary.json``."""
-    from nbcell.port import PortJob, run_port  # klayout and jax are only needed here
+    from nbcell.batch import LibraryInput, run_batch  # klayout and jax are only needed here
+    from nbcell.port import PortJob
     from nbcell.reference import reference_widths
 
-    out = Path(cfg.out)
+    out, opts = port_out(cfg), _batch_options(cfg)
     tgt = _target(cfg)
-    res = read_source(cfg)
-    job = PortJob(res.process, tgt, cfg.policy.name, int(cfg.seed),
-                  SizingRule(cfg.sizing.width, cfg.sizing.length, float(cfg.sizing.scale)),
-                  reference_widths(cfg.reference) if cfg.reference else {})
-    summary = run_port(res.cells, job, out, res.name, source_path(cfg), [(e.name, e.error) for e in res.errors])
+    rule = SizingRule(cfg.sizing.width, cfg.sizing.length, float(cfg.sizing.scale))
+    refs = reference_widths(cfg.reference) if cfg.reference else {}
+    libs = []
+    for path in source_paths(cfg):
+        res = read_source(cfg, path)
+        job = PortJob(res.process, tgt, cfg.policy.name, int(cfg.seed), rule, refs)
+        libs.append(LibraryInput(res.name, path, res.cells, [(e.name, e.error) for e in res.errors], job))
+    if len({lib.name for lib in libs}) < len(libs):
+        raise UsageError(f"source: libraries {', '.join(lib.name for lib in libs)}: each may be given once")
+    summary = run_batch(libs, libs[0].job, out, opts)
     rows = summary["cells"]
     counts = {s: sum(r["status"] == s for r in rows) for s in ("clean", "drc", "lvs", "failed", "timeout")}
-    log.info("port: %d cells of %s for %s with %s: %s; %s/summary.json", len(rows), res.name, tgt.name,
-             job.policy, ", ".join(f"{k} {v}" for k, v in counts.items() if v), out)
+    log.info("port: %d cells of %s for %s with %s: %s; %s", len(rows), ", ".join(lib.name for lib in libs),
+             tgt.name, cfg.policy.name, ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "no cells", out)
+    if opts.shard_count > 1:  # one shard of several: the library files and report come from a final run
+        return 0 if counts["clean"] == len(rows) else 1
+    try:
+        _report(out)
+    except Exception as e:  # the report is a view of the results: it never changes port's verdict
+        log.warning("port: no report: %s: %s", type(e).__name__, e)
     return 0 if counts["clean"] == len(rows) else 1
+
+
+def _report(out: Path) -> None:
+    from nbcell.report import build_report
+
+    r = build_report(out)
+    log.info("report: %d cells, %d pictures drawn in %.1f s; %s", r.cells, r.drawn, r.seconds, r.path)
+
+
+def cmd_report(cfg: DictConfig) -> int:
+    """``out/report.html``: totals, width plots and a sortable table of every cell with its picture."""
+    _report(Path(cfg.out))
+    return 0
+
+
+def cmd_show(cfg: DictConfig) -> int:
+    """One cell of a port run in the terminal; writes and prints the path of its large picture."""
+    from nbcell.report.show import show_cell
+
+    if not cfg.name:
+        raise UsageError("show needs a cell name: nbcell show NAME out=DIR")
+    try:
+        text, png = show_cell(Path(cfg.out), str(cfg.name))
+    except KeyError as e:
+        raise UsageError(e.args[0]) from None
+    print(text)
+    if png is not None:
+        print(png)
+    return 0
 
 
 def cmd_check(cfg: DictConfig) -> int:
@@ -150,22 +212,111 @@ def cmd_check(cfg: DictConfig) -> int:
     return 1 if drc_bad or lvs_bad else 0
 
 
+def port_out(cfg: DictConfig) -> Path:
+    """``out``; under ``-m`` each run of the sweep gets a folder below it named by the keys swept
+    (``policy=anneal,target=gf180mcu_9t``; never by the shard keys or ``jobs``: see ``_dirname_keys``)."""
+    out = Path(cfg.out)
+    hc = HydraConfig.get()
+    if hc.mode == RunMode.MULTIRUN and hc.job.override_dirname:
+        out = out / hc.job.override_dirname
+    return out
+
+
+def _batch_options(cfg: DictConfig):
+    from nbcell.batch import BatchOptions
+
+    jobs, count, index = int(cfg.jobs), int(cfg.shard_count), int(cfg.shard_index)
+    timeout = float(cfg.cell_timeout) if cfg.cell_timeout is not None else None
+    if jobs < 0:
+        raise UsageError(f"jobs={jobs}: use 0 (in this process) or more worker processes")
+    if timeout is not None and timeout <= 0:
+        raise UsageError(f"cell_timeout={cfg.cell_timeout}: seconds > 0, or null for no limit")
+    if count < 1 or not 0 <= index < count:
+        raise UsageError(f"shard_index={index} shard_count={count}: need 0 <= shard_index < shard_count")
+    backend = cfg.backend
+    return BatchOptions(jobs, timeout, str(backend.name), backend.get("address"), backend.get("num_cpus"), index,
+                        count)
+
+
+_SWEEP_CODES: list[int] = []
+# keys that never name a sweep's run folder: shards of one job share their out folder
+_NOT_IN_DIRNAME = ("command", "out", "jobs", "cell_timeout", "backend", "backend.address", "backend.num_cpus",
+                   "shard_index", "shard_count")
+_SWEEP_FUNCTIONS = ("range(", "choice(", "glob(", "interval(", "shuffle(", "sort(")
+
+
+def _is_sweep(value: str) -> bool:
+    """A Hydra sweep value: ``a,b`` (a comma outside brackets and quotes) or ``range(...)`` and kin."""
+    if value.startswith(_SWEEP_FUNCTIONS):
+        return True
+    depth, quote = 0, ""
+    for ch in value:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[({":
+            depth += 1
+        elif ch in "])}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            return True
+    return False
+
+
+def _dirname_keys(overrides: list[str]) -> str:
+    """The override making Hydra's ``override_dirname`` (a sweep run's folder) name only swept keys."""
+    keys = {a.split("=", 1)[0].lstrip("+~") for a in overrides if "=" in a}
+    swept = {a.split("=", 1)[0].lstrip("+~") for a in overrides if "=" in a and _is_sweep(a.split("=", 1)[1])}
+    exclude = sorted((keys - swept) | set(_NOT_IN_DIRNAME))
+    return f"hydra.job.config.override_dirname.exclude_keys=[{','.join(k for k in exclude if '/' not in k)}]"
+
+
+# Hydra's flags that take a value; argparse needs every flag before the overrides
+_VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn", "--config-dir",
+                "-cd", "--experimental-rerun"}
+_INFO = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
+
+
+def _hydra_flags(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Split ``argv`` into Hydra's flags (``-m``, ``--cfg job`` ...) and the overrides."""
+    flags, rest, i = [], [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a.startswith("-"):
+            flags.append(a)
+            takes = a in _VALUE_FLAGS or (a in ("--info", "-i") and i + 1 < len(argv) and argv[i + 1] in _INFO)
+            if takes and i + 1 < len(argv):
+                flags.append(argv[i + 1])
+                i += 1
+        else:
+            rest.append(a)
+        i += 1
+    return flags, rest
+
+
 @hydra.main(config_path="conf", config_name="config", version_base=None)
 def _app(cfg: DictConfig) -> int:
-    handler = {"cells": cmd_cells, "size": cmd_size, "port": cmd_port, "check": cmd_check}[cfg.command]
+    handler = {"cells": cmd_cells, "size": cmd_size, "port": cmd_port, "check": cmd_check, "report": cmd_report,
+               "show": cmd_show}[cfg.command]
     try:
         code = handler(cfg)
     except (UsageError, PdkError, FileNotFoundError) as e:
         log.error("%s", e)
         code = 2
-    if code:
+    if code and HydraConfig.get().mode == RunMode.MULTIRUN:
+        _SWEEP_CODES.append(code)  # one run of a sweep: the others still run; main() exits with the worst
+    elif code:
         # hydra.main swallows return values; leave with the status ourselves
         sys.exit(code)
     return code
 
 
 def _rewrite(arg: str) -> list[str]:
-    """``source=PATH`` / ``target=FILE.yaml`` become field overrides when not a group option."""
+    """``source=PATH`` / ``target=FILE.yaml`` become field overrides when not a group option;
+    ``source=[A,B]`` (several libraries) becomes ``sources=[A,B]``."""
+    if arg.startswith("source=["):
+        return ["sources=" + arg.removeprefix("source=")]
     for group, field in (("source", "path"), ("target", "name")):
         prefix = f"{group}="
         if arg.startswith(prefix):
@@ -186,11 +337,18 @@ def main(argv: list[str] | None = None) -> None:
     if cmd not in COMMANDS:
         print(f"nbcell: unknown command {cmd!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
         sys.exit(2)
-    args = [f"command={cmd}"]
+    flags, argv = _hydra_flags(argv)
+    args = [*flags, f"command={cmd}"]
     for a in argv:
+        if cmd == "show" and "=" not in a and not a.startswith("-"):
+            a = f"name={a}"  # nbcell show NAME: the cell name may come first, without name=
         args.extend(_rewrite(a))
+    if "-m" in flags or "--multirun" in flags:
+        args.append(_dirname_keys(args))
     sys.argv = [sys.argv[0], *args]
     _app()
+    if _SWEEP_CODES:
+        sys.exit(max(_SWEEP_CODES))
 
 
 if __name__ == "__main__":

@@ -1,21 +1,22 @@
 """The ``port`` pipeline: size -> place (a policy, through the env) -> route -> geometry -> DRC/LVS.
 
-One cell at a time; a cell that cannot be done gets its reason and the run goes
-on. Per cell, ``out/cells/<name>/`` holds the GDS, LEF, CDL, ``.lyrdb`` and
-``.lvsdb``; the library files and ``summary.json`` are written at the end.
+``port_cell`` does one cell; a cell that cannot be done gets its reason and the
+run goes on. ``run_port`` hands whole libraries to the batch job (``nbcell.batch``:
+worker processes, time limits, resume). Per cell, ``out/cells/<name>/`` holds the
+GDS, LEF, CDL, ``.lyrdb``, ``.lvsdb`` and ``.log``; the library files and
+``summary.json`` are written at the end.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import klayout.db as kdb
 
 from nbcell.atomic import write_bytes_atomic, write_text_atomic
-from nbcell.cdl import cell_cdl, write_cdl
+from nbcell.cdl import cell_cdl
 from nbcell.drc.check import check_cell
 from nbcell.gds import gds_bytes
 from nbcell import lef as lefw
@@ -117,25 +118,10 @@ def _layout(sized: Cell, job: PortJob):
 
 
 def run_port(cells: list[Cell], job: PortJob, out: Path, library: str, source: str,
-             read_errors: list[tuple[str, str]] = ()) -> dict:
-    """Port ``cells`` into ``out``; writes and returns ``summary.json``'s content."""
-    t0 = time.perf_counter()
-    rows: list[CellResult] = [CellResult(name or "<file>", error=err) for name, err in read_errors]
-    lib_layout = kdb.Layout()
-    lib_layout.dbu = job.target.technology.dbu
-    sized_ok, lefs = [], []
-    for cell in cells:
-        res, layout, sized, lef = port_cell(cell, job, out)
-        rows.append(res)
-        if layout is not None:
-            top = lib_layout.create_cell(cell.name)
-            top.copy_tree(layout.top_cell())
-            sized_ok.append(sized)
-            lefs.append(lef)
-    write_bytes_atomic(out / f"{library}.gds", gds_bytes(lib_layout, list(lib_layout.top_cells())))
-    write_text_atomic(out / f"{library}.lef", lefw.library(lefs, job.target))
-    write_cdl(sized_ok, out / f"{library}.cdl", header=f"{library} ported to {job.target.name} by nbcell")
-    summary = {"source": source, "target": job.target.name, "policy": job.policy, "seed": job.seed,
-               "elapsed_s": round(time.perf_counter() - t0, 2), "cells": [asdict(r) for r in rows]}
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=1) + "\n")
-    return summary
+             read_errors: list[tuple[str, str]] = (), **options) -> dict:
+    """Port ``cells`` of one library into ``out``; writes and returns ``summary.json``'s content.
+    ``options`` are :class:`nbcell.batch.BatchOptions` fields (``jobs``, ``cell_timeout``, ``backend`` ...)."""
+    from nbcell.batch import BatchOptions, LibraryInput, run_batch
+
+    return run_batch([LibraryInput(library, source, list(cells), list(read_errors))], job, out,
+                     BatchOptions(**options))

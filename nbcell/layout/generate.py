@@ -85,6 +85,8 @@ def generate(cell: Cell, process: Process, seed: int = 0, placement: Placement |
         out.seconds = time.perf_counter() - t0
         return out
     _check_wells(cell, process)
+    if "li" not in process.template.layer_roles:
+        return _generate_gridded(cell, process, seed, placement, t0)
     sized = cell
     if placement is not None:
         cell = fit_rows(cell, process)
@@ -103,6 +105,27 @@ def generate(cell: Cell, process: Process, seed: int = 0, placement: Placement |
     out = GeneratedCell(cell.name, layout, top, round(frame.width * frame.dbu, 4), process.template.height,
                         round(lb, 4), placement, routing, frame, pins)
     out.obstructions = _obstructions(drawer, frame)
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+def _generate_gridded(cell: Cell, process: Process, seed: int, placement: Placement | None,
+                      t0: float) -> GeneratedCell:
+    from nbcell.layout.gridded import draw_gridded, route_placement
+
+    folded = fit_rows(cell, process)
+    if placement is None:
+        placement = place(folded, process, seed)
+    check_placement(folded, placement)
+    frame, wires = route_placement(folded, process, placement, seed)
+    layout = db.Layout()
+    layout.dbu = process.technology.dbu
+    top = layout.create_cell(cell.name)
+    pins, obs = draw_gridded(frame, wires, layout, top)
+    lb = width_lower_bound(cell, process) * process.template.site.width
+    out = GeneratedCell(cell.name, layout, top, round(frame.width * frame.dbu, 4), process.template.height,
+                        round(lb, 4), frame.placement, None, None, pins)
+    out.obstructions = obs
     out.seconds = time.perf_counter() - t0
     return out
 

@@ -1,0 +1,217 @@
+"""Gridded layouts: place, build the track frame, route, draw (a ``klayout.db`` cell), label.
+
+Used for processes whose first metal is contacted directly (gf180mcu, sg13g2).
+When a placement cannot be routed, empty gate columns are inserted where the
+conflicts remained (each one adds a line of routing room) and it is tried again.
+"""
+
+from __future__ import annotations
+
+import klayout.db as db
+
+from nbcell.layout.ir import Placement
+from nbcell.layout.maze import MazeError, NetWires, route_tracks
+from nbcell.layout.rules import LayoutError
+from nbcell.layout.tracks import TrackFrame, build_track_frame
+from nbcell.netlist import Cell
+from nbcell.pdk import Process
+
+#: empty gate columns added, at most, to make a placement routable
+MAX_INSERTS = 8
+
+
+class _Draw:
+    """Shapes of one gridded cell into ``top`` (all dbu)."""
+
+    def __init__(self, f: TrackFrame, wires: dict[str, NetWires], layout: db.Layout, top: db.Cell):
+        self.f, self.wires, self.ly, self.top = f, wires, layout, top
+        tpl = f.process.template
+        self.roles = tpl.layer_roles
+        self.tech = f.process.technology
+        self.regions: dict[str, db.Region] = {}
+        self.net_m0: dict[str, db.Region] = {}
+        self.net_m1: dict[str, db.Region] = {}
+
+    def add(self, role: str, box) -> None:
+        self.regions.setdefault(role, db.Region()).insert(db.Box(*box))
+
+    def node_pad(self, c: int, t: int):
+        d = self.f.dims
+        x, y = self.f.x(c), self.f.ys[t]
+        return (x - d.hx0, y - d.hy0, x + d.hx0, y + d.hy0)
+
+    def run(self) -> None:
+        f, d, r = self.f, self.f.dims, self.f.rules
+        for _, box in f.comps:
+            self.add("diff", box)
+        self._gates()
+        cut2 = d.cut // 2
+        for s in f.strips:
+            x = f.x(s.line)
+            for y in s.contacts:
+                self.add("contact", (x - cut2, y - cut2, x + cut2, y + cut2))
+            self.net(s.net, "m0", s.box)
+        gate_nodes = {(f.gate_line[g], t) for g, _, _ in f.gates for t, k in enumerate(f.track_kind)
+                      if k in ("cn", "cp")}
+        hw0 = d.w0 // 2
+        for net, w in sorted(self.wires.items()):
+            for c, t in sorted(w.pads | w.contacts | set(w.grown)):
+                x0, y0, x1, y1 = self.node_pad(c, t)
+                sign, dy = w.grown.get((c, t), (0, 0))
+                self.net(net, "m0", (x0, y0 - dy if sign < 0 else y0, x1, y1 + dy if sign > 0 else y1))
+            for c, t in sorted(w.contacts):
+                x, y = f.x(c), f.ys[t]
+                self.add("contact", (x - cut2, y - cut2, x + cut2, y + cut2))
+                if (c, t) in gate_nodes:
+                    hp = d.pad_poly
+                    self.add("poly", (x - hp, y - hp, x + hp, y + hp))
+            for (c0, t0), (c1, t1) in sorted(w.edges0):
+                x0, y0, x1, y1 = f.x(c0), f.ys[t0], f.x(c1), f.ys[t1]
+                if y0 == y1:  # as high as the pads it joins (no notch); a plain end runs half that on
+                    self.net(net, "m0", (x0 - d.hy0, y0 - d.hy0, x1 + d.hy0, y1 + d.hy0))
+                else:
+                    self.net(net, "m0", (x0 - hw0, y0, x1 + hw0, y1))
+            for c, t in sorted(w.drops):
+                side, rb = f.rails[net]
+                x, y = f.x(c), f.ys[t]
+                self.net(net, "m0", (x - hw0, rb[3] - 1 if side == "bottom" else y, x + hw0,
+                                     y if side == "bottom" else rb[1] + 1))
+            for c, t in sorted(w.m1):
+                x, y = f.x(c), f.ys[t]
+                self.net(net, "m1", (x - d.hx1, y - d.hy1, x + d.hx1, y + d.hy1))
+            hw1 = d.w1 // 2
+            for (c0, t0), (c1, t1) in sorted(w.edges1):
+                if c0 == c1:
+                    x = f.x(c0)
+                    self.net(net, "m1", (x - hw1, f.ys[t0], x + hw1, f.ys[t1]))
+                else:
+                    y = f.ys[t0]
+                    self.net(net, "m1", (f.x(c0) - d.hx1, y - hw1, f.x(c1) + d.hx1, y + hw1))
+            v2 = d.via // 2
+            for c, t in sorted(w.vias):
+                x, y = f.x(c), f.ys[t]
+                self.add("via1", (x - v2, y - v2, x + v2, y + v2))
+        for net, (side, box) in f.rails.items():
+            self.net(net, "m0", box)
+        del r
+
+    def net(self, net: str, key: str, box) -> None:
+        store = self.net_m0 if key == "m0" else self.net_m1
+        store.setdefault(net, db.Region()).insert(db.Box(*box))
+
+    def _gates(self) -> None:
+        """Gate poly per finger: over the diffusion with its endcap on the rail side, into the
+        channel up to the poly-contact track (or straight across for a shared gate)."""
+        f, d, r = self.f, self.f.dims, self.f.rules
+        cn, cp = f.ys[f.track_kind.index("cn")], f.ys[f.track_kind.index("cp")]
+        fs = {(fg.device, fg.index): fg for fg in _fingers(f.cell)}
+        to = lambda um: round(um / f.dbu)  # noqa: E731
+        n_hi = max(b[3] for row, b in f.comps if row == "n") if any(row == "n" for row, _ in f.comps) else 0
+        p_lo = min(b[1] for row, b in f.comps if row == "p") if any(row == "p" for row, _ in f.comps) else 0
+        mid = (cn + cp) // 2 // r.grid * r.grid
+        for g, rows, net in f.gates:
+            x = f.x(f.gate_line[g])
+            for row in ("n", "p"):
+                if row not in rows:
+                    continue
+                s = f.placement.row(row)[g]
+                fg = fs[(s.device, s.finger)]
+                L, W = to(fg.l), to(fg.w)
+                if row == "n":
+                    y0 = n_hi - W - r["poly.endcap"]
+                    y1 = mid if rows == "np" else cn + d.pad_poly
+                else:
+                    y0 = mid if rows == "np" else cp - d.pad_poly
+                    y1 = p_lo + W + r["poly.endcap"]
+                self.add("poly", (x - L // 2, y0, x + L // 2, y1))
+
+    def write(self) -> None:
+        f, tpl = self.f, self.f.process.template
+        names = {"diff": self.roles["diff"], "poly": self.roles["poly"], "contact": self.roles["contact"],
+                 "via1": self.roles["via1"], "m0": self.roles["m1"], "m1": self.roles["m2"]}
+        for key, reg in self.regions.items():
+            self._put(names[key], reg)
+        for key, store in (("m0", self.net_m0), ("m1", self.net_m1)):
+            reg = db.Region()
+            for r in store.values():
+                reg += r
+            if not reg.is_empty():
+                self._put(names[key], reg)
+        to = lambda um: round(um / f.dbu)  # noqa: E731
+        self._put(tpl.boundary_layer, db.Region(db.Box(0, 0, f.width, f.height)))
+        for group in (tpl.wells, tpl.implants, tpl.markers):
+            for name, span in group.items():
+                ov = to(span.x_overhang)
+                self._put(name, db.Region(db.Box(-ov, to(span.y0), f.width + ov, to(span.y1))))
+
+    def _put(self, name: str, reg: db.Region) -> None:
+        gds = self.tech.layer(name)
+        self.top.shapes(self.ly.layer(gds[0], gds[1])).insert(reg.merged())
+
+
+def _fingers(cell: Cell):
+    from nbcell.layout.place import fingers
+
+    return fingers(cell)
+
+
+def _insert_empty(pl: Placement, at: int) -> Placement:
+    """``pl`` with an empty gate column before gate column ``at``."""
+    return Placement(pl.n[:at] + (None,) + pl.n[at:], pl.p[:at] + (None,) + pl.p[at:])
+
+
+def route_placement(cell: Cell, process: Process, placement: Placement, seed: int = 0
+                    ) -> tuple[TrackFrame, dict[str, NetWires]]:
+    """Frame and route ``placement``, inserting empty gate columns where congestion remains."""
+    pl = placement
+    last: Exception | None = None
+    for attempt in range(MAX_INSERTS + 1):
+        frame = build_track_frame(cell, process, pl)
+        try:
+            return frame, route_tracks(frame, seed + attempt)
+        except MazeError as e:
+            last = e
+            hot = e.hot or [frame.lines // 2]
+            line = hot[len(hot) // 2]
+            # the gate column nearest the hot line (insert before it)
+            g = min(range(pl.columns), key=lambda i: (abs(frame.gate_line[i] - line), i)) if pl.columns else 0
+            pl = _insert_empty(pl, g + (attempt % 2))
+    raise LayoutError(f"cell {cell.name}: not routable with {MAX_INSERTS} extra columns; last: {last}")
+
+
+def draw_gridded(frame: TrackFrame, wires: dict[str, NetWires], layout: db.Layout, top: db.Cell):
+    """Draw a routed frame into ``top``; returns pins (net -> (layer, µm boxes)) and obstructions."""
+    dr = _Draw(frame, wires, layout, top)
+    dr.run()
+    dr.write()
+    tpl, tech, f = frame.process.template, frame.process.technology, frame
+    dbu = f.dbu
+    um = lambda b: (round(b.left * dbu, 4), round(b.bottom * dbu, 4), round(b.right * dbu, 4), round(b.top * dbu, 4))  # noqa: E731
+    lab = layout.layer(*tech.layer(tpl.pins.label_layer))
+    m0 = tpl.layer_roles["m1"]
+    pins: dict[str, tuple[str, list]] = {}
+    for net in f.pins:
+        w = wires.get(net)
+        if w is None or not w.m0:
+            raise LayoutError(f"cell {f.cell.name}: pin {net} has no first-metal shape")
+        # the label sits on the pin's node nearest the middle of the cell
+        c, t = min(w.m0, key=lambda n: (abs(f.x(n[0]) - f.width // 2) + abs(f.ys[n[1]] - f.height // 2), n))
+        top.shapes(lab).insert(db.Text(net, db.Trans(f.x(c), f.ys[t])))
+        reg = dr.net_m0[net].merged()
+        pins[net] = (m0, [um(p.bbox()) for p in reg.each()])
+        if tpl.pins.pin_layer:
+            top.shapes(layout.layer(*tech.layer(tpl.pins.pin_layer))).insert(reg)
+    plab = layout.layer(*tech.layer(tpl.pins.power_label_layer))
+    for net, (side, box) in f.rails.items():
+        top.shapes(plab).insert(db.Text(net, db.Trans(f.width // 2, (box[1] + box[3]) // 2)))
+        pins[net] = (m0, [um(db.Box(*box))])
+        if tpl.pins.power_pin_layer:
+            top.shapes(layout.layer(*tech.layer(tpl.pins.power_pin_layer))).insert(db.Box(*box))
+    obs: dict[str, list] = {}
+    m1 = tpl.layer_roles["m2"]
+    for net, reg in sorted(dr.net_m0.items()):
+        if net not in pins:
+            obs.setdefault(m0, []).extend(um(p.bbox()) for p in reg.merged().each())
+    for net, reg in sorted(dr.net_m1.items()):
+        obs.setdefault(m1, []).extend(um(p.bbox()) for p in reg.merged().each())
+    return pins, obs

@@ -1,0 +1,424 @@
+"""Negotiated-congestion maze router on the track grid of a :class:`~nbcell.layout.tracks.TrackFrame`.
+
+Nodes are (layer, line, track) with layer 0 the first metal (runs along tracks,
+and between tracks where needed) and layer 1 the second metal (runs along
+lines only); a via joins the two at a node. Supply nets reach their rail from
+the outermost track by a short first-metal drop.
+
+Two nets *conflict* when they use the same node, first-metal nodes on
+neighbouring lines of one track, or second-metal nodes on neighbouring tracks
+of one line; every other pair of shapes is legal by the frame's construction.
+PathFinder (McMurchie & Ebeling): each pass reroutes every net with node costs
+``(1 + history) * (1 + present * other nets nearby)``; history grows where
+conflicts persist. A first-metal island of a single node is too small (minimum
+area): it gets a stub to a free neighbouring line, or counts as a conflict.
+Deterministic for a given ``seed`` (it only rotates the net order).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from nbcell.layout.rules import LayoutError
+from nbcell.layout.tracks import TrackFrame
+
+#: step costs: first metal along / across tracks, second metal along lines / tracks, via, rail drop
+COST_H0, COST_V0, COST_V1, COST_H1, COST_VIA, COST_DROP = 1.0, 3.0, 1.4, 2.5, 2.0, 1.0
+
+
+class MazeError(LayoutError):
+    """No conflict-free routing found; names the cell and the nets still in conflict."""
+
+    def __init__(self, msg: str, hot: list[int] | None = None):
+        super().__init__(msg)
+        self.hot = hot or []  # lines where conflicts remained (where widening helps)
+
+
+@dataclass
+class NetWires:
+    """One net's routing: nodes per layer, wires between neighbouring nodes, vias, rail drops."""
+
+    net: str
+    m0: set[tuple[int, int]] = field(default_factory=set)
+    m1: set[tuple[int, int]] = field(default_factory=set)
+    edges0: set[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=set)
+    edges1: set[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=set)
+    vias: set[tuple[int, int]] = field(default_factory=set)
+    drops: set[tuple[int, int]] = field(default_factory=set)
+    pads: set[tuple[int, int]] = field(default_factory=set)       # first-metal nodes under a cut
+    contacts: set[tuple[int, int]] = field(default_factory=set)   # where a terminal is contacted
+    grown: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)  # node -> (dir, dbu)
+
+
+class Maze:
+    def __init__(self, f: TrackFrame, seed: int = 0):
+        self.f = f
+        d, r = f.dims, f.rules
+        self.NT = len(f.ys)
+        margin = lambda h, sp: -(-(h + (sp + 1) // 2) // d.pitch)  # noqa: E731
+        self.c0 = max(margin(d.hx0, r["m0.space"]), margin(d.hx1, r["m1.space"]))
+        self.c1 = f.lines - self.c0  # exclusive
+        self.NL = f.lines
+        self.seed = seed
+        self.N = 2 * self.NL * self.NT
+        self.rails = list(f.rails)
+        self.rail_id = {net: self.N + i for i, net in enumerate(self.rails)}
+        self.hist = [0.0] * self.N
+        self.users: list[dict[str, int]] = [dict() for _ in range(self.N)]
+        self.pads: list[dict[str, int]] = [dict() for _ in range(self.N)]
+        self.contacts: dict[str, set[int]] = {}
+        self.fixed = {self.id(0, c, t): net for (c, t), net in f.fixed.items()}
+        self.terms: dict[str, list[set[int]]] = defaultdict(list)
+        for t in f.terminals:
+            ids = {self.id(0, c, k) for c, k in t.nodes if self.c0 <= c < self.c1}
+            if not ids:
+                raise LayoutError(f"cell {f.cell.name}: {t.what} of net {t.net} lies outside the routing lines")
+            self.terms[t.net].append(ids)
+        for net in self.rails:
+            if net in self.terms:
+                self.terms[net].append({self.rail_id[net]})
+        for p in f.pins:
+            self.terms.setdefault(p, [])
+        self.paths: dict[str, list[list[int]]] = {}
+        #: track -> (direction, dbu) a lone pad on it may grow towards its rail to reach the area
+        self.grow: dict[int, tuple[int, int]] = {}
+        need = -(-r.area("m0.area") // (2 * d.hx0)) - 2 * d.hy0
+        for net, (side, box) in f.rails.items():
+            t = 0 if side == "bottom" else self.NT - 1
+            room = (f.ys[t] - d.hy0 - box[3] if side == "bottom" else box[1] - f.ys[t] - d.hy0) - r["m0.space"]
+            if 0 < need <= room:
+                self.grow[t] = (-1 if side == "bottom" else 1, r.snap_up(need))
+        self.exts: dict[str, list[tuple[int, int]]] = {}
+        self.stubs: dict[str, list[tuple[int, int]]] = {}
+
+    # -- node ids -------------------------------------------------------------------
+
+    def id(self, layer: int, c: int, t: int) -> int:
+        return (layer * self.NL + c) * self.NT + t
+
+    def key(self, n: int) -> tuple[int, int, int]:
+        layer, rest = divmod(n, self.NL * self.NT)
+        c, t = divmod(rest, self.NT)
+        return layer, c, t
+
+    def neighbours(self, n: int):
+        """(node, step cost) pairs reachable from ``n``."""
+        if n >= self.N:  # a rail: drops from the outermost track
+            side = self.f.rails[self.rails[n - self.N]][0]
+            t = 0 if side == "bottom" else self.NT - 1
+            for c in range(self.c0, self.c1):
+                yield self.id(0, c, t), COST_DROP
+            return
+        layer, c, t = self.key(n)
+        if layer == 0:
+            if c > self.c0:
+                yield n - self.NT, COST_H0
+            if c + 1 < self.c1:
+                yield n + self.NT, COST_H0
+            if t > 0:
+                yield n - 1, COST_V0
+            if t + 1 < self.NT:
+                yield n + 1, COST_V0
+            yield n + self.NL * self.NT, COST_VIA
+            for net in self.rails:
+                side = self.f.rails[net][0]
+                if (side == "bottom" and t == 0) or (side == "top" and t == self.NT - 1):
+                    yield self.rail_id[net], COST_DROP
+        else:
+            if c > self.c0:
+                yield n - self.NT, COST_H1
+            if c + 1 < self.c1:
+                yield n + self.NT, COST_H1
+            if t > 0:
+                yield n - 1, COST_V1
+            if t + 1 < self.NT:
+                yield n + 1, COST_V1
+            yield n - self.NL * self.NT, COST_VIA
+
+    def near(self, n: int) -> tuple[int, ...]:
+        """Nodes whose use by another net conflicts with ``n`` (``n`` included)."""
+        layer, c, t = self.key(n)
+        if layer == 0:
+            out = [n]
+            if c > self.c0:
+                out.append(n - self.NT)
+            if c + 1 < self.c1:
+                out.append(n + self.NT)
+            return tuple(out)
+        return tuple(v for v in (n - 1 if t > 0 else -1, n, n + 1 if t + 1 < self.NT else -1) if v >= 0)
+
+    # -- occupancy -------------------------------------------------------------------
+
+    def _mark(self, net: str, nodes, sign: int, pads=()) -> None:
+        for n in nodes:
+            if n >= self.N:
+                continue
+            _bump(self.users[n], net, sign)
+        for n in pads:
+            _bump(self.pads[n], net, sign)
+
+    def _others(self, n: int, net: str) -> int:
+        """Other nets that conflict with ``net`` using ``n`` as a pad (first metal) or at all."""
+        seen = set()
+        for v in self.near(n):
+            for other in self.users[v]:
+                if other != net:
+                    seen.add(other)
+        return len(seen)
+
+    def _others_plain(self, n: int, net: str) -> int:
+        """Other nets that conflict with a plain wire of ``net`` through first-metal node ``n``:
+        any user of ``n`` itself, pads on the neighbouring lines."""
+        seen = {o for o in self.users[n] if o != net}
+        for v in self.near(n):
+            if v != n:
+                seen |= {o for o in self.pads[v] if o != net}
+        return len(seen)
+
+    def _rip(self, net: str) -> None:
+        for path, pads in self.paths.pop(net, []):
+            self._mark(net, path, -1, pads)
+        for c, t in self.stubs.pop(net, []):
+            self._mark(net, [self.id(0, c, t)], -1)
+        self.contacts.pop(net, None)
+
+    # -- one net ------------------------------------------------------------------------
+
+    def _route(self, net: str, pres: float) -> None:
+        terms = self.terms[net]
+        self.paths[net] = []
+        self.contacts[net] = set()
+        if not terms:
+            raise LayoutError(f"cell {self.f.cell.name}: pin {net} connects to nothing in the cell")
+        first = min(terms, key=lambda s: (len(s), min(s)))
+        tree = set(first)
+        pending = [s for s in terms if not (s & tree)]
+        if not pending:
+            # a pin on a single terminal: its least crowded node alone (the stub pass adds room)
+            n = min(tree, key=lambda v: (self._others(v, net), v))
+            self._add_path(net, [n], {n})
+            return
+        started = False
+        while pending:
+            path = self._search(net, tree, set().union(*pending), pres)
+            if path is None:
+                raise MazeError(f"cell {self.f.cell.name}: net {net}: no path to its remaining terminals")
+            ends = {path[-1]}
+            if not started:
+                ends.add(path[0])  # where the first terminal is contacted
+                tree = {path[0]}
+                started = True
+            self._add_path(net, path, ends)
+            tree |= set(path)
+            pending = [s for s in pending if not (s & tree)]
+
+    def _add_path(self, net: str, path: list[int], contacts: set[int]) -> None:
+        pads = {n for n in contacts if n < self.N}
+        self.contacts[net] |= pads
+        half = self.NL * self.NT
+        for a, b in zip(path, path[1:]):
+            if a < self.N and b < self.N and (a >= half) != (b >= half):
+                pads.add(min(a, b))  # the first-metal end of a via
+        self.paths[net].append((path, pads))
+        self._mark(net, path, 1, pads)
+
+    def _search(self, net: str, tree: set[int], target: set[int], pres: float) -> list[int] | None:
+        fixed, hist, users, pads = self.fixed, self.hist, self.users, self.pads
+        own_rail = self.rail_id.get(net, -1)
+        half = self.NL * self.NT
+        dist = {n: 0.0 for n in tree}
+        heap = [(0.0, n) for n in sorted(tree)]
+        parent: dict[int, int] = {}
+        while heap:
+            dn, n = heapq.heappop(heap)
+            if dn > dist.get(n, float("inf")):
+                continue
+            if n in target and n not in tree:
+                path = [n]
+                while path[-1] in parent:
+                    path.append(parent[path[-1]])
+                return path[::-1]
+            for v, step in self.neighbours(n):
+                if v >= self.N:
+                    if v != own_rail:
+                        continue  # only a supply net may use its rail
+                else:
+                    owner = fixed.get(v)
+                    if owner is not None and owner != net:
+                        continue
+                    if v < half:
+                        # a first-metal node is a pad when a via or a contact lands on it
+                        pad = v in target or (n < self.N and n >= half)
+                        others = self._others(v, net) if pad else self._others_plain(v, net)
+                    else:
+                        others = self._others(v, net)
+                        if n < half:  # leaving the first metal by a via: n becomes a pad
+                            others += self._others(n, net) - self._others_plain(n, net)
+                    step = step * (1.0 + hist[v]) * (1.0 + pres * others)
+                nd = dn + step
+                if nd < dist.get(v, float("inf")):
+                    dist[v] = nd
+                    parent[v] = n
+                    heapq.heappush(heap, (nd, v))
+        return None
+
+    # -- passes ---------------------------------------------------------------------------
+
+    def _conflicts(self) -> set[int]:
+        bad = set()
+        half = self.NL * self.NT
+        for n in range(self.N):
+            u = self.users[n]
+            if not u:
+                continue
+            if len(u) > 1:
+                bad.add(n)
+                continue
+            net = next(iter(u))
+            for v in self.near(n):
+                if v == n:
+                    continue
+                if n < half:
+                    # first metal: only two pads on neighbouring lines come too close
+                    if self.pads[n] and any(o != net for o in self.pads[v]):
+                        bad.add(n)
+                elif any(o != net for o in self.users[v]):
+                    bad.add(n)
+        return bad
+
+    def _stubs(self) -> set[int]:
+        """Give every single-node first-metal island a neighbouring node; returns the nodes that
+        found no room."""
+        bad = set()
+        d, r = self.f.dims, self.f.rules
+        if (2 * d.hx0) * (2 * d.hy0) >= r.area("m0.area"):
+            return bad
+        self.exts = {}
+        for net in sorted(self.paths):
+            wires = self.wires(net)
+            for comp in _islands(wires):
+                if len(comp) > 1 or any(self.fixed.get(self.id(0, c, t)) == net for c, t in comp):
+                    continue
+                (c, t), = comp
+                if (c, t) in wires.drops:
+                    continue
+                if t in self.grow:
+                    # the outermost tracks have room towards their rail: the pad grows there
+                    self.exts.setdefault(net, []).append((c, t))
+                    continue
+                done = False
+                for cc in (c + 1, c - 1) if (c + t) % 2 else (c - 1, c + 1):
+                    if not self.c0 <= cc < self.c1:
+                        continue
+                    v = self.id(0, cc, t)
+                    owner = self.fixed.get(v)
+                    if (owner is not None and owner != net) or self._others_plain(v, net):
+                        continue
+                    self.stubs.setdefault(net, []).append((cc, t))
+                    self._mark(net, [v], 1)
+                    done = True
+                    break
+                if not done:
+                    bad.add(self.id(0, c, t))
+        return bad
+
+    def run(self, passes: int = 30) -> dict[str, NetWires]:
+        nets = sorted(self.terms, key=lambda n: (-len(self.terms[n]), n))
+        if self.seed and nets:
+            k = self.seed % len(nets)
+            nets = nets[k:] + nets[:k]
+        pres = 0.6
+        bad: set[int] = set()
+        for it in range(passes):
+            order = nets if it % 2 == 0 else nets[::-1]
+            for net in order:
+                self._rip(net)
+                self._route(net, pres)
+            bad = self._conflicts()
+            if not bad:
+                bad = self._stubs()
+                if not bad:
+                    return {net: self.wires(net) for net in sorted(self.paths)}
+                for net in list(self.stubs):
+                    for c, t in self.stubs.pop(net):
+                        self._mark(net, [self.id(0, c, t)], -1)
+            for n in bad:
+                for v in self.near(n):
+                    self.hist[v] += 0.5
+            pres *= 1.6
+        hot = sorted({self.key(n)[1] for n in bad})
+        nets_bad = sorted({net for n in bad for net in self.users[n]})
+        raise MazeError(f"cell {self.f.cell.name}: routing congestion: nets {nets_bad} in conflict "
+                        f"near lines {hot[:6]}", hot)
+
+    def wires(self, net: str) -> NetWires:
+        """The drawn form of ``net``'s paths and stubs."""
+        w = NetWires(net)
+        for path, pads in self.paths.get(net, []):
+            for n in pads:
+                w.pads.add(self.key(n)[1:])
+            for a, b in zip(path, path[1:]):
+                if a >= self.N or b >= self.N:
+                    n = b if a >= self.N else a
+                    w.drops.add(self.key(n)[1:])
+                    continue
+                la, ca, ta = self.key(a)
+                lb, cb, tb = self.key(b)
+                if la != lb:
+                    w.vias.add((ca, ta))
+                elif la == 0:
+                    w.edges0.add(tuple(sorted(((ca, ta), (cb, tb)))))
+                else:
+                    w.edges1.add(tuple(sorted(((ca, ta), (cb, tb)))))
+            for n in path:
+                if n < self.N:
+                    layer, c, t = self.key(n)
+                    (w.m0 if layer == 0 else w.m1).add((c, t))
+        for c, t in self.stubs.get(net, []):
+            w.m0.add((c, t))
+        w.contacts = {self.key(n)[1:] for n in self.contacts.get(net, ())}
+        for c, t in self.exts.get(net, []):
+            w.grown[(c, t)] = self.grow[t]
+        # same-net neighbours are always joined: a gap narrower than the spacing is a violation too
+        for c, t in list(w.m0):
+            if (c + 1, t) in w.m0:
+                w.edges0.add(((c, t), (c + 1, t)))
+        for c, t in list(w.m1):
+            if (c, t + 1) in w.m1:
+                w.edges1.add(((c, t), (c, t + 1)))
+            if (c + 1, t) in w.m1:
+                w.edges1.add(((c, t), (c + 1, t)))
+        return w
+
+
+def _bump(d: dict[str, int], key: str, sign: int) -> None:
+    v = d.get(key, 0) + sign
+    if v:
+        d[key] = v
+    else:
+        d.pop(key, None)
+
+
+def _islands(w: NetWires) -> list[set[tuple[int, int]]]:
+    """Connected first-metal pieces of one net (nodes joined by its first-metal wires)."""
+    parent = {n: n for n in w.m0}
+
+    def find(a):
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for a, b in w.edges0:
+        parent[find(a)] = find(b)
+    groups: dict = defaultdict(set)
+    for n in w.m0:
+        groups[find(n)].add(n)
+    return [groups[k] for k in sorted(groups)]
+
+
+def route_tracks(f: TrackFrame, seed: int = 0, passes: int = 30) -> dict[str, NetWires]:
+    """Route every net of ``f``; raises :class:`MazeError` when congestion remains."""
+    return Maze(f, seed).run(passes)

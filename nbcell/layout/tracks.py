@@ -1,0 +1,397 @@
+"""The gridded cell style: every shape on a fixed grid of vertical lines and horizontal tracks.
+
+Vertical lines sit every ``pitch`` (the second metal's track pitch, 0.56 µm in
+gf180mcu) from the cell's left edge; each placement column (diffusion column
+``k``, gate column ``g``) takes one line, and a gate keeps at least one line
+step from its diffusion columns (more where a long gate, a width step or the
+contact-to-gate rule needs it). Horizontal tracks are chosen per process from
+the rules: contact tracks over each diffusion row, one poly-contact track
+next to each row in the channel, all at least one *track pitch* apart so any
+two pads on neighbouring tracks keep every spacing rule.
+
+Because every pad on the first metal is as wide as the widest enclosure needs,
+the router only has to keep two nets off neighbouring lines of one track (first
+metal) and off neighbouring tracks of one line (second metal); everything
+else is legal by construction (see :class:`TrackFrame` for the numbers).
+All coordinates in database units (dbu).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from nbcell.layout.frame import row_limits
+from nbcell.layout.ir import Finger, Placement
+from nbcell.layout.place import fingers as list_fingers
+from nbcell.layout.rules import LayoutError, Rules, load_rules
+from nbcell.netlist import Cell
+from nbcell.pdk import Process
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Dims:
+    """Pad and pitch sizes of one process (dbu), derived once from its rules."""
+
+    pitch: int        # vertical line pitch
+    track: int        # minimum track pitch
+    hx0: int          # first-metal pad half width / half height (pads are wider than tall)
+    hy0: int
+    hx1: int          # second-metal pad half width / half height (taller than wide)
+    hy1: int
+    w0: int           # first/second metal wire width
+    w1: int
+    ce: int           # contact centre to diffusion edge (half contact + enclosure)
+    pad_poly: int     # poly pad half size around a poly contact
+    cut: int          # contact size
+    via: int          # first-to-second metal cut size
+
+    @classmethod
+    def of(cls, process: Process, r: Rules) -> "Dims":
+        co, cut1 = r["co.size"], r["cut1.size"]
+        e_co, e_v0, e_v1 = r.enc("m0", "co"), r.enc("m0", "cut1"), r.enc("m1", "cut1")
+        hx0 = max(co // 2 + e_co.big, cut1 // 2 + e_v0.big, r["m0.width"] // 2)
+        hy0 = max(co // 2 + e_co.small, cut1 // 2 + e_v0.small, r["m0.width"] // 2)
+        hx1 = max(cut1 // 2 + e_v1.small, r["m1.width"] // 2)
+        hy1 = max(cut1 // 2 + e_v1.big, r["m1.width"] // 2)
+        track = r.snap_up(max(2 * hy0 + r["m0.space"], cut1 + r["cut1.space"], co + r["co.space"]))
+        need = max(2 * hx1 + r["m1.space"], cut1 + r["cut1.space"], co + r["co.space"],
+                   hx0 + r["m0.width"] // 2 + r["m0.space"], (2 * hx0 + r["m0.space"] + 1) // 2)
+        tpl = process.template
+        tr = tpl.tracks.get(tpl.layer_roles.get("m2", ""))
+        pitch = round(tr.pitch / r.dbu) if tr is not None and tr.direction == "vertical" else 0
+        if pitch < need:
+            pitch = r.snap_up(need)
+        ce = co // 2 + r.co_enc("diff").big
+        return cls(pitch, track, hx0, hy0, hx1, hy1, r["m0.width"], r["m1.width"], ce,
+                   co // 2 + r.co_enc("poly").big, co, cut1)
+
+
+@dataclass
+class Terminal:
+    """Something a net must connect: first-metal grid nodes (line, track), any one of which will do."""
+
+    net: str
+    what: str
+    nodes: list[tuple[int, int]]
+
+
+@dataclass
+class RailStrip:
+    """Contacts from a supply net's diffusion straight into its rail (fixed before routing)."""
+
+    net: str
+    line: int
+    contacts: list[int]    # contact centre y
+    box: Box               # first-metal strip
+
+
+@dataclass
+class TrackFrame:
+    """Everything fixed before routing: lines, tracks, diffusion, gates, rail strips, terminals."""
+
+    cell: Cell
+    process: Process
+    rules: Rules
+    dims: Dims
+    placement: Placement
+    width: int
+    height: int
+    lines: int                          # vertical lines 0..lines-1 at x = i * pitch
+    ys: list[int]                       # track y, bottom to top
+    track_kind: list[str]               # "n" / "cn" / "cp" / "p" per track
+    diff_line: list[int]                # line of diffusion column k (0..G)
+    gate_line: list[int]                # line of gate column g (0..G-1)
+    comps: list[tuple[str, Box]]        # (row, box)
+    gates: list[tuple[int, str, str]]   # (gate column, row "n"/"p"/"np", net)
+    strips: list[RailStrip]
+    terminals: list[Terminal]
+    rails: dict[str, tuple[str, Box]]   # supply net -> ("bottom"/"top", rail box on the first metal)
+    pins: list[str]
+    fixed: dict[tuple[int, int], str] = field(default_factory=dict)  # first-metal node -> owning net
+
+    @property
+    def dbu(self) -> float:
+        return self.rules.dbu
+
+    def x(self, line: int) -> int:
+        return line * self.dims.pitch
+
+
+def _tracks(process: Process, r: Rules, d: Dims, rail_lo: int, rail_hi: int) -> tuple[list[int], list[str]]:
+    """Track y positions: contact tracks over the rows, poly-contact tracks in the channel."""
+    (n_lo, n_hi), (p_lo, p_hi) = row_limits(process, r)
+    g = r.grid
+    down = lambda v: v // g * g  # noqa: E731
+    up = lambda v: -(-v // g) * g  # noqa: E731
+    y_min = up(rail_lo + r["m0.space"] + d.hy0)
+    y_max = down(rail_hi - r["m0.space"] - d.hy0)
+    cl = up(n_hi + r["co.poly_to_diff"] + d.cut // 2)
+    ch = down(p_lo - r["co.poly_to_diff"] - d.cut // 2)
+    if ch - cl < 2 * d.pad_poly + r["poly.space"] or ch - cl < d.track:
+        raise LayoutError(f"process {process.name}: the channel between the rows is too low for two "
+                          f"poly-contact tracks")
+    ys, kind = [], []
+    y = min(down(n_hi - d.ce), cl - d.track)
+    n_tracks = []
+    while y >= max(y_min, n_lo + d.ce):
+        n_tracks.append(y)
+        y -= d.track
+    for y in reversed(n_tracks):
+        ys.append(y)
+        kind.append("n")
+    ys += [cl, ch]
+    kind += ["cn", "cp"]
+    y = max(up(p_lo + d.ce), ch + d.track)
+    while y <= min(y_max, p_hi - d.ce):
+        ys.append(y)
+        kind.append("p")
+        y += d.track
+    if "n" not in kind or "p" not in kind:
+        raise LayoutError(f"process {process.name}: no contact track fits over a diffusion row")
+    return ys, kind
+
+
+class _Builder:
+    def __init__(self, cell: Cell, process: Process, placement: Placement):
+        if process.template is None:
+            raise LayoutError(f"process {process.name} has no cell template")
+        if "li" in process.template.layer_roles:
+            raise LayoutError(f"process {process.name}: the gridded style needs contacts to the first "
+                              f"metal (no local interconnect)")
+        self.cell, self.process, self.pl = cell, process, placement
+        self.tpl = process.template
+        self.r = load_rules(process)
+        self.d = Dims.of(process, self.r)
+        self.fs = {(f.device, f.index): f for f in list_fingers(cell)}
+        self.G = placement.columns
+        self.to = lambda um: round(um / self.r.dbu)
+        (self.n_lo, self.n_hi), (self.p_lo, self.p_hi) = row_limits(process, self.r)
+        sup = process.supplies
+        self.row_rail = {}
+        self.rails = {}
+        m0 = self.tpl.layer_roles["m1"]
+        for rail in self.tpl.rails:
+            if rail.layer != m0:
+                raise LayoutError(f"process {process.name}: rail {rail.net} is not on the first metal")
+            side = "bottom" if rail.y0 < self.tpl.height / 2 else "top"
+            self.rails[rail.net] = (side, (0, self.to(rail.y0), 0, self.to(rail.y1)))
+            self.row_rail["n" if side == "bottom" else "p"] = rail.net
+        self.supplies = {sup.power, sup.ground}
+
+    def finger(self, row: str, g: int) -> Finger | None:
+        if not 0 <= g < self.G:
+            return None
+        s = self.pl.row(row)[g]
+        return None if s is None else self.fs[(s.device, s.finger)]
+
+    def sides(self, row: str, g: int) -> tuple[str | None, str | None]:
+        s = self.pl.row(row)[g] if 0 <= g < self.G else None
+        return (None, None) if s is None else self.fs[(s.device, s.finger)].sides(s.flip)
+
+    def diff_net(self, row: str, k: int) -> str | None:
+        return self.sides(row, k - 1)[1] or self.sides(row, k)[0]
+
+    def bridged(self, row: str, g: int) -> bool:
+        """Empty gate column ``g`` in ``row`` with one net on both sides: the diffusion runs on."""
+        if self.finger(row, g) is not None:
+            return False
+        a, b = self.sides(row, g - 1)[1], self.sides(row, g + 1)[0]
+        return a is not None and a == b
+
+    def w(self, f: Finger) -> int:
+        return self.to(f.w)
+
+    def l(self, f: Finger) -> int:
+        return self.to(f.l)
+
+    # -- lines ------------------------------------------------------------------
+
+    def _steps(self, um: int) -> int:
+        return max(1, math.ceil(um / self.d.pitch))
+
+    def _side_steps(self, g: int, k: int) -> int:
+        """Line steps between gate column ``g`` and its diffusion column ``k`` (g or g + 1)."""
+        r, d = self.r, self.d
+        need = 0
+        for row in ("n", "p"):
+            f = self.finger(row, g)
+            if f is None:
+                continue
+            L = self.l(f)
+            need = max(need, L // 2 + r["co.to_gate"] + d.cut // 2, L // 2 + r["diff.sd_ext"] - d.ce)
+            nb = self.finger(row, g + 1 if k == g + 1 else g - 1)
+            if nb is not None and self.w(nb) > self.w(f):
+                # the wider neighbour's diffusion ends past the shared contact: keep this gate's
+                # field poly clear of it
+                need = max(need, L // 2 + r["poly.to_diff"] + d.ce)
+        return self._steps(need)
+
+    def solve_lines(self) -> None:
+        r, d = self.r, self.d
+        edge = self._steps(d.ce + (r["diff.space"] + 1) // 2)
+        self.diff_line, self.gate_line = [edge], []
+        for g in range(self.G):
+            gl = self.diff_line[-1] + self._side_steps(g, g)
+            if self.gate_line:
+                # neighbouring gates (and their poly pads) keep the poly space
+                prev = self.gate_line[-1]
+                widest = max([self.l(f) for f in (self.finger("n", g), self.finger("p", g),
+                                                   self.finger("n", g - 1), self.finger("p", g - 1)) if f]
+                             + [2 * d.pad_poly])
+                while (gl - prev) * d.pitch < widest + r["poly.space"]:
+                    gl += 1
+            self.gate_line.append(gl)
+            self.diff_line.append(gl + self._side_steps(g, g + 1))
+        last = self.diff_line[-1] + edge
+        site = self.to(self.tpl.site.width)
+        self.width = -(-(last * d.pitch) // site) * site
+        self.lines = self.width // d.pitch + 1  # line i at x = i * pitch, both cell edges included
+        self.H = self.to(self.tpl.height)
+
+    # -- diffusion, gates, rails -------------------------------------------------
+
+    def span(self, row: str, w: int) -> tuple[int, int]:
+        return (self.n_hi - w, self.n_hi) if row == "n" else (self.p_lo, self.p_lo + w)
+
+    def draw_comps(self) -> None:
+        r, d = self.r, self.d
+        x = lambda i: i * d.pitch  # noqa: E731
+        self.comps: list[tuple[str, Box]] = []
+        for row in ("n", "p"):
+            for g in range(self.G):
+                f = self.finger(row, g)
+                if f is None:
+                    if self.bridged(row, g):
+                        w = min(self.w(self.finger(row, g - 1)), self.w(self.finger(row, g + 1)))
+                        y0, y1 = self.span(row, w)
+                        self.comps.append((row, (x(self.diff_line[g]) - d.ce, y0,
+                                                 x(self.diff_line[g + 1]) + d.ce, y1)))
+                    continue
+                L, xg = self.l(f), x(self.gate_line[g])
+                lo = min(x(self.diff_line[g]) - d.ce, xg - L // 2 - r["diff.sd_ext"])
+                hi = max(x(self.diff_line[g + 1]) + d.ce, xg + L // 2 + r["diff.sd_ext"])
+                y0, y1 = self.span(row, self.w(f))
+                self.comps.append((row, (lo, y0, hi, y1)))
+
+    def column_span(self, row: str, k: int) -> tuple[int, int] | None:
+        """y range of the diffusion at diffusion column ``k`` (the wider of its two fingers)."""
+        ws = [self.w(f) for f in (self.finger(row, k - 1), self.finger(row, k)) if f]
+        return self.span(row, max(ws)) if ws else None
+
+    def rail_strip(self, row: str, k: int, net: str) -> RailStrip:
+        """Contacts from the rail side of the diffusion, as many as keep the strip off the first
+        contact track next to the channel (at least one)."""
+        r, d = self.r, self.d
+        y0, y1 = self.column_span(row, k)
+        step = d.cut + r["co.space"]
+        e_co = r.enc("m0", "co")
+        near = [y for y, kd in zip(self.ys, self.kind) if kd == row]
+        keep = near[-1] if row == "n" else near[0]  # the track nearest the channel
+        ys = []
+        first = y0 + d.ce if row == "n" else y1 - d.ce
+        sign = 1 if row == "n" else -1
+        j = 0
+        while True:
+            yc = first + sign * j * step
+            if not (y0 + d.ce <= yc <= y1 - d.ce):
+                break
+            end = yc + sign * (d.cut // 2 + e_co.big)
+            if ys and (end + r["m0.space"] > keep - d.hy0 if row == "n" else end - r["m0.space"] < keep + d.hy0):
+                break
+            ys.append(yc)
+            j += 1
+        xk = self.diff_line[k] * d.pitch
+        side, rb = self.rails[net]
+        hw = d.cut // 2 + e_co.small
+        if row == "n":
+            box = (xk - hw, rb[1], xk + hw, max(ys) + d.cut // 2 + e_co.big)
+        else:
+            box = (xk - hw, min(ys) - d.cut // 2 - e_co.big, xk + hw, rb[3])
+        return RailStrip(net, self.diff_line[k], ys, box)
+
+    def terminals(self) -> None:
+        r, d = self.r, self.d
+        self.strips: list[RailStrip] = []
+        terms: list[Terminal] = []
+        for row in ("n", "p"):
+            tracks = [i for i, kd in enumerate(self.kind) if kd == row]
+            k = 0
+            while k <= self.G:
+                net = self.diff_net(row, k)
+                if net is None:
+                    k += 1
+                    continue
+                group = [k]
+                while k < self.G and self.bridged(row, k) and self.diff_net(row, k + 1) == net:
+                    k += 1
+                    group.append(k)
+                k += 1
+                if self.row_rail.get(row) == net:
+                    for kk in group:
+                        self.strips.append(self.rail_strip(row, kk, net))
+                    continue
+                nodes = []
+                for kk in group:
+                    y0, y1 = self.column_span(row, kk)
+                    nodes += [(self.diff_line[kk], t) for t in tracks if y0 + d.ce <= self.ys[t] <= y1 - d.ce]
+                if not nodes:
+                    raise LayoutError(f"cell {self.cell.name}: diffusion {row}{group[0]} (net {net}) is too "
+                                      f"narrow for a contact on any track")
+                terms.append(Terminal(net, f"diffusion {row}{group[0]}", nodes))
+        self.gates: list[tuple[int, str, str]] = []
+        cn, cp = self.kind.index("cn"), self.kind.index("cp")
+        for g in range(self.G):
+            fn, fp = self.finger("n", g), self.finger("p", g)
+            gl = self.gate_line[g]
+            if fn and fp and fn.gate == fp.gate:
+                self.gates.append((g, "np", fn.gate))
+                terms.append(Terminal(fn.gate, f"gate {g}", [(gl, cn), (gl, cp)]))
+                continue
+            if fn:
+                self.gates.append((g, "n", fn.gate))
+                terms.append(Terminal(fn.gate, f"gate n{g}", [(gl, cn)]))
+            if fp:
+                self.gates.append((g, "p", fp.gate))
+                terms.append(Terminal(fp.gate, f"gate p{g}", [(gl, cp)]))
+        sup = self.process.supplies
+        body = {sup.power, sup.ground, sup.nwell_body, sup.pwell_body}
+        self.pins = [p for p in self.cell.pins if p not in body]
+        count: dict[str, int] = {}
+        for t in terms:
+            count[t.net] = count.get(t.net, 0) + 1
+        # a diffusion or gate whose net goes nowhere else needs no contact (a stack's inner node)
+        self.terms = [t for t in terms if count[t.net] > 1 or t.net in self.pins or t.net in self.rails]
+        for p in self.pins:
+            if p not in count:
+                raise LayoutError(f"cell {self.cell.name}: pin {p} connects to no transistor")
+
+    def fixed_nodes(self) -> dict[tuple[int, int], str]:
+        """First-metal nodes a rail strip covers (or comes too close to): its net's only."""
+        d, r = self.d, self.r
+        out = {}
+        for s in self.strips:
+            for t, y in enumerate(self.ys):
+                if s.box[1] - r["m0.space"] < y + d.hy0 and y - d.hy0 < s.box[3] + r["m0.space"]:
+                    out[(s.line, t)] = s.net
+        return out
+
+
+def build_track_frame(cell: Cell, process: Process, placement: Placement) -> TrackFrame:
+    """The fixed part of a gridded layout of ``placement`` (raises :class:`LayoutError`)."""
+    b = _Builder(cell, process, placement)
+    b.solve_lines()
+    rails = {}
+    for net, (side, box) in b.rails.items():
+        rails[net] = (side, (0, box[1], b.width, box[3]))
+    b.rails = rails
+    lo = max(bx[3] for side, bx in rails.values() if side == "bottom")
+    hi = min(bx[1] for side, bx in rails.values() if side == "top")
+    b.ys, b.kind = _tracks(process, b.r, b.d, lo, hi)
+    b.draw_comps()
+    b.terminals()
+    return TrackFrame(b.cell, process, b.r, b.d, placement, b.width, b.H, b.lines, b.ys, b.kind,
+                      b.diff_line, b.gate_line, b.comps, b.gates, b.strips, b.terms, rails, b.pins,
+                      b.fixed_nodes())
