@@ -112,6 +112,7 @@ def generate(cell: Cell, process: Process, seed: int = 0, placement: Placement |
 def _generate_gridded(cell: Cell, process: Process, seed: int, placement: Placement | None,
                       t0: float) -> GeneratedCell:
     from nbcell.layout.gridded import draw_gridded, route_placement
+    from nbcell.layout.tracks import gridded_lower_bound
 
     folded = fit_rows(cell, process)
     if placement is None:
@@ -122,9 +123,8 @@ def _generate_gridded(cell: Cell, process: Process, seed: int, placement: Placem
     layout.dbu = process.technology.dbu
     top = layout.create_cell(cell.name)
     pins, obs = draw_gridded(frame, wires, layout, top)
-    lb = width_lower_bound(cell, process) * process.template.site.width
     out = GeneratedCell(cell.name, layout, top, round(frame.width * frame.dbu, 4), process.template.height,
-                        round(lb, 4), frame.placement, None, None, pins)
+                        gridded_lower_bound(folded, process), frame.placement, None, None, pins)
     out.obstructions = obs
     out.seconds = time.perf_counter() - t0
     return out

@@ -87,6 +87,10 @@ class _Draw:
                 else:
                     y = f.ys[t0]
                     self.net(net, "m1", (f.x(c0) - d.hx1, y - hw1, f.x(c1) + d.hx1, y + hw1))
+            for (c0, t0), (c1, t1) in sorted(w.edges1):
+                # two same-net runs on neighbouring tracks are closer than the space: fill between
+                if t0 == t1 and ((c0, t0 + 1), (c1, t0 + 1)) in w.edges1:
+                    self.net(net, "m1", (f.x(c0) - d.hx1, f.ys[t0], f.x(c1) + d.hx1, f.ys[t0 + 1]))
             v2 = d.via // 2
             for c, t in sorted(w.vias):
                 x, y = f.x(c), f.ys[t]

@@ -395,3 +395,26 @@ def build_track_frame(cell: Cell, process: Process, placement: Placement) -> Tra
     return TrackFrame(b.cell, process, b.r, b.d, placement, b.width, b.H, b.lines, b.ys, b.kind,
                       b.diff_line, b.gate_line, b.comps, b.gates, b.strips, b.terms, rails, b.pins,
                       b.fixed_nodes())
+
+
+def gridded_lower_bound(cell: Cell, process: Process) -> float:
+    """Width lower bound (µm) of ``cell`` in the gridded style: per row, its fingers need one
+    gate line each with a line step to either side, and every further diffusion island (Euler
+    trails of the row's diffusion graph) one empty gate column; plus the edge steps."""
+    from nbcell.layout.place import _trails
+
+    r = load_rules(process)
+    d = Dims.of(process, r)
+    fs = list_fingers(cell)
+    if not fs:
+        return process.template.site.width
+    edge = max(1, math.ceil((d.ce + (r["diff.space"] + 1) // 2) / d.pitch))
+    span = 0
+    for row in ("n", "p"):
+        fr = [f for f in fs if f.type == row]
+        if fr:
+            trails = _trails([(f.drain, f.source) for f in fr])
+            span = max(span, 2 * len(fr) + 2 * (trails - 1))
+    site = round(process.template.site.width / r.dbu)
+    width = -(-((span + 2 * edge) * d.pitch) // site) * site
+    return round(width * r.dbu, 4)

@@ -1,0 +1,104 @@
+"""Port a library with the real ``nbcell port`` job and print the issue's figures as a table.
+
+    .venv/bin/python benchmarks/port_library.py SOURCE [--target gf180mcu_7t] [--jobs 2]
+        [--timeout 300] [--cells GLOB] [--reference LIBDIR] [--out DIR] [--analyze]
+
+SOURCE is anything ``nbcell port source=`` takes (``builtin``, a library folder such as
+``$NBCELL_CELLLIBS/gf180mcu_fd_sc_mcu7t5v0``). With ``--reference`` (default: SOURCE when it is
+the target's own foundry library) each cell's width is compared with the foundry cell's LEF
+SIZE. ``--analyze`` only reads an existing ``OUT/summary.json``. Prints: clean rate, failures
+by reason, width against the foundry cells (share as narrow or narrower, median ratio) and
+against the lower bound (share at the bound), seconds per cell (median, p95).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _reason(row: dict) -> str:
+    if row["status"] == "drc":
+        return "drc " + ",".join(sorted(row.get("drc_by_rule") or {}))
+    if row["status"] == "lvs":
+        return "lvs mismatch" if not row.get("lvs_match") else "lvs pins"
+    err = row.get("error") or ""
+    for pat, name in ((r"not routable|congestion", "routing congestion"), (r"isolated wells|bodies on", "wells"),
+                      (r"no model|unknown device|model", "device model"), (r"too narrow", "narrow diffusion")):
+        if re.search(pat, err):
+            return name
+    return row["status"] + (": " + err[:60] if err else "")
+
+
+def report(summary: dict, wall: float | None) -> None:
+    rows = summary["cells"]
+    n = len(rows)
+    clean = [r for r in rows if r["status"] == "clean"]
+    print(f"source {summary['source']} -> {summary['target']} (policy {summary['policy']}, seed {summary['seed']})")
+    print(f"{'cells':>28}: {n}")
+    print(f"{'clean':>28}: {len(clean)}/{n} = {100 * len(clean) / max(n, 1):.1f} %")
+    for reason, k in collections.Counter(_reason(r) for r in rows if r["status"] != "clean").most_common():
+        print(f"{'not clean: ' + reason[:40]:>28}: {k}")
+    ref = [(r["width_um"], r["reference_width_um"]) for r in clean if r.get("reference_width_um") and r["width_um"]]
+    if ref:
+        ratios = [w / f for w, f in ref]
+        le = sum(w <= f + 1e-9 for w, f in ref)
+        print(f"{'width / foundry (clean)':>28}: median {statistics.median(ratios):.2f}, "
+              f"as narrow or narrower {le}/{len(ref)} = {100 * le / len(ref):.1f} %")
+    lbs = [(r["width_um"], r["lower_bound_um"]) for r in clean if r.get("lower_bound_um") and r["width_um"]]
+    if lbs:
+        at = sum(w <= b + 1e-9 for w, b in lbs)
+        print(f"{'width / lower bound (clean)':>28}: median {statistics.median(w / b for w, b in lbs):.2f}, "
+              f"at the bound {at}/{len(lbs)} = {100 * at / len(lbs):.1f} %")
+    secs = sorted(r["seconds"] for r in rows if r.get("seconds") is not None)
+    if secs:
+        print(f"{'seconds per cell':>28}: median {statistics.median(secs):.2f}, "
+              f"p95 {secs[int(0.95 * (len(secs) - 1))]:.2f}, max {secs[-1]:.2f}")
+    if wall is not None:
+        print(f"{'wall time':>28}: {wall:.0f} s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("source")
+    ap.add_argument("--target", default="gf180mcu_7t")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--cells", default="*")
+    ap.add_argument("--reference", default=None)
+    ap.add_argument("--policy", default="greedy")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--analyze", action="store_true")
+    a = ap.parse_args()
+    out = Path(a.out or f"/tmp/nbcell-bench/{Path(a.source).name}-{a.target}")
+    wall = None
+    if not a.analyze:
+        ref = a.reference
+        if ref is None and Path(a.source, "lef").is_dir():
+            from nbcell.pdk import process_for_library
+
+            own = process_for_library(Path(a.source).name)
+            ref = a.source if own is not None and own.name == a.target else None
+        cmd = [str(ROOT / ".venv/bin/nbcell"), "port", f"source={a.source}", f"target={a.target}",
+               f"policy={a.policy}", f"cells={a.cells}", f"jobs={a.jobs}", f"cell_timeout={a.timeout}",
+               f"out={out}"] + ([f"reference={ref}"] if ref else [])
+        print("$", " ".join(cmd), flush=True)
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=False)
+        wall = time.perf_counter() - t0
+    report(json.loads((out / "summary.json").read_text()), wall)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
