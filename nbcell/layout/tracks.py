@@ -223,7 +223,8 @@ class _Builder:
             L = self.l(f)
             need = max(need, L // 2 + r["co.to_gate"] + d.cut // 2, L // 2 + r["diff.sd_ext"] - d.ce)
             nb = self.finger(row, g + 1 if k == g + 1 else g - 1)
-            if nb is not None and self.w(nb) > self.w(f):
+            narrow = any(x is not None and self.w(x) < self.w_min[row] for x in (f, nb))
+            if narrow or (nb is not None and self.w(nb) > self.w(f)):
                 # the wider neighbour's diffusion ends past the shared contact: keep this gate's
                 # field poly clear of it
                 need = max(need, L // 2 + r["poly.to_diff"] + d.ce)
@@ -275,11 +276,26 @@ class _Builder:
                 hi = max(x(self.diff_line[g + 1]) + d.ce, xg + L // 2 + r["diff.sd_ext"])
                 y0, y1 = self.span(row, self.w(f))
                 self.comps.append((row, (lo, y0, hi, y1)))
+                if self.w(f) < self.w_min[row]:
+                    # dogbones: the diffusion grows under each contact column to reach the track
+                    for k in (g, g + 1):
+                        a, b = self.column_span(row, k)
+                        xk = x(self.diff_line[k])
+                        self.comps.append((row, (xk - d.ce, a, xk + d.ce, b)))
 
     def column_span(self, row: str, k: int) -> tuple[int, int] | None:
-        """y range of the diffusion at diffusion column ``k`` (the wider of its two fingers)."""
+        """y range of the diffusion at diffusion column ``k``: the wider of its two fingers, or
+        at least down (N) / up (P) to the contact track next to the channel (a dogbone)."""
         ws = [self.w(f) for f in (self.finger(row, k - 1), self.finger(row, k)) if f]
-        return self.span(row, max(ws)) if ws else None
+        if not ws:
+            return None
+        return self.span(row, max(ws + [self.w_min[row]]))
+
+    def set_min_widths(self) -> None:
+        """Narrowest diffusion whose channel-side contact track still fits inside it (dbu)."""
+        yn = max(y for y, k in zip(self.ys, self.kind) if k == "n")
+        yp = min(y for y, k in zip(self.ys, self.kind) if k == "p")
+        self.w_min = {"n": self.n_hi - (yn - self.d.ce), "p": yp + self.d.ce - self.p_lo}
 
     def rail_strip(self, row: str, k: int, net: str) -> RailStrip:
         """Contacts from the rail side of the diffusion, as many as keep the strip off the first
@@ -382,18 +398,16 @@ class _Builder:
 def build_track_frame(cell: Cell, process: Process, placement: Placement) -> TrackFrame:
     """The fixed part of a gridded layout of ``placement`` (raises :class:`LayoutError`)."""
     b = _Builder(cell, process, placement)
-    b.solve_lines()
-    rails = {}
-    for net, (side, box) in b.rails.items():
-        rails[net] = (side, (0, box[1], b.width, box[3]))
-    b.rails = rails
-    lo = max(bx[3] for side, bx in rails.values() if side == "bottom")
-    hi = min(bx[1] for side, bx in rails.values() if side == "top")
+    lo = max(bx[3] for side, bx in b.rails.values() if side == "bottom")
+    hi = min(bx[1] for side, bx in b.rails.values() if side == "top")
     b.ys, b.kind = _tracks(process, b.r, b.d, lo, hi)
+    b.set_min_widths()
+    b.solve_lines()
+    b.rails = {net: (side, (0, box[1], b.width, box[3])) for net, (side, box) in b.rails.items()}
     b.draw_comps()
     b.terminals()
     return TrackFrame(b.cell, process, b.r, b.d, placement, b.width, b.H, b.lines, b.ys, b.kind,
-                      b.diff_line, b.gate_line, b.comps, b.gates, b.strips, b.terms, rails, b.pins,
+                      b.diff_line, b.gate_line, b.comps, b.gates, b.strips, b.terms, b.rails, b.pins,
                       b.fixed_nodes())
 
 
