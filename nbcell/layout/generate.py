@@ -85,8 +85,12 @@ def generate(cell: Cell, process: Process, seed: int = 0, placement: Placement |
         out.seconds = time.perf_counter() - t0
         return out
     _check_wells(cell, process)
+    grid_error = None
     if "li" not in process.template.layer_roles:
-        return _generate_gridded(cell, process, seed, placement, t0)
+        try:
+            return _generate_gridded(cell, process, seed, placement, t0)
+        except LayoutError as e:
+            grid_error = e  # the free-grid generator below has more routing resources (and is slower)
     sized = cell
     if placement is not None:
         cell = fit_rows(cell, process)
@@ -94,7 +98,12 @@ def generate(cell: Cell, process: Process, seed: int = 0, placement: Placement |
         frame = build_frame(cell, process, placement)
         routing = route(frame, seed)
     else:
-        cell, placement, frame, routing = _place_and_route(cell, process, seed)
+        try:
+            cell, placement, frame, routing = _place_and_route(cell, process, seed)
+        except LayoutError as e:
+            if grid_error is None:
+                raise
+            raise LayoutError(f"{grid_error}; free-grid style: {e}") from e
     layout = db.Layout()
     layout.dbu = process.technology.dbu
     top = layout.create_cell(cell.name)
