@@ -41,7 +41,7 @@ class _Draw:
         return (x - d.hx0, y - d.hy0, x + d.hx0, y + d.hy0)
 
     def run(self) -> None:
-        f, d, r = self.f, self.f.dims, self.f.rules
+        f, d = self.f, self.f.dims
         for _, box in f.comps:
             self.add("diff", box)
         self._gates()
@@ -97,7 +97,6 @@ class _Draw:
                 self.add("via1", (x - v2, y - v2, x + v2, y + v2))
         for net, (side, box) in f.rails.items():
             self.net(net, "m0", box)
-        del r
 
     def net(self, net: str, key: str, box) -> None:
         store = self.net_m0 if key == "m0" else self.net_m1

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from nbcell.layout.frame import row_limits
+from nbcell.layout.frame import _Builder as FrameBuilder, row_limits
 from nbcell.layout.ir import Finger, Placement
 from nbcell.layout.place import fingers as list_fingers
 from nbcell.layout.rules import LayoutError, Rules, load_rules
@@ -161,7 +161,7 @@ class _Builder:
         if "li" in process.template.layer_roles:
             raise LayoutError(f"process {process.name}: the gridded style needs contacts to the first "
                               f"metal (no local interconnect)")
-        self.cell, self.process, self.pl = cell, process, placement
+        self.cell, self.process, self.placement = cell, process, placement
         self.tpl = process.template
         self.r = load_rules(process)
         self.d = Dims.of(process, self.r)
@@ -181,25 +181,11 @@ class _Builder:
             self.row_rail["n" if side == "bottom" else "p"] = rail.net
         self.supplies = {sup.power, sup.ground}
 
-    def finger(self, row: str, g: int) -> Finger | None:
-        if not 0 <= g < self.G:
-            return None
-        s = self.pl.row(row)[g]
-        return None if s is None else self.fs[(s.device, s.finger)]
-
-    def sides(self, row: str, g: int) -> tuple[str | None, str | None]:
-        s = self.pl.row(row)[g] if 0 <= g < self.G else None
-        return (None, None) if s is None else self.fs[(s.device, s.finger)].sides(s.flip)
-
-    def diff_net(self, row: str, k: int) -> str | None:
-        return self.sides(row, k - 1)[1] or self.sides(row, k)[0]
-
-    def bridged(self, row: str, g: int) -> bool:
-        """Empty gate column ``g`` in ``row`` with one net on both sides: the diffusion runs on."""
-        if self.finger(row, g) is not None:
-            return False
-        a, b = self.sides(row, g - 1)[1], self.sides(row, g + 1)[0]
-        return a is not None and a == b
+    # placement lookups are the free-grid frame's (same placement semantics)
+    finger = FrameBuilder.finger
+    sides = FrameBuilder.sides
+    diff_net = FrameBuilder.diff_net
+    bridged = FrameBuilder.bridged
 
     def w(self, f: Finger) -> int:
         return self.to(f.w)
