@@ -78,7 +78,8 @@ class _Draw:
                                      y if side == "bottom" else rb[1] + 1))
             for c, t in sorted(w.m1):
                 x, y = f.x(c), f.ys[t]
-                self.net(net, "m1", (x - d.hx1, y - d.hy1, x + d.hx1, y + d.hy1))
+                hy = d.w1 // 2 if f.track_kind[t] == "m2" else d.hy1  # no via there: wire width
+                self.net(net, "m1", (x - d.hx1, y - hy, x + d.hx1, y + hy))
             hw1 = d.w1 // 2
             for (c0, t0), (c1, t1) in sorted(w.edges1):
                 if c0 == c1:

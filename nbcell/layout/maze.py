@@ -57,6 +57,9 @@ class Maze:
         self.f = f
         d, r = f.dims, f.rules
         self.NT = len(f.ys)
+        # tracks the first metal may use (the rest carry the second metal only)
+        self.m0_tracks = [t for t, k in enumerate(f.track_kind) if k != "m2"]
+        self.t_lo, self.t_hi = self.m0_tracks[0], self.m0_tracks[-1]
         margin = lambda h, sp: -(-(h + (sp + 1) // 2) // d.pitch)  # noqa: E731
         self.c0 = max(margin(d.hx0, r["m0.space"]), margin(d.hx1, r["m1.space"]))
         self.c1 = f.lines - self.c0  # exclusive
@@ -86,12 +89,18 @@ class Maze:
         self.grow: dict[int, tuple[int, int]] = {}
         need = -(-r.area("m0.area") // (2 * d.hx0)) - 2 * d.hy0
         for net, (side, box) in f.rails.items():
-            t = 0 if side == "bottom" else self.NT - 1
+            t = self.t_lo if side == "bottom" else self.t_hi
             room = (f.ys[t] - d.hy0 - box[3] if side == "bottom" else box[1] - f.ys[t] - d.hy0) - r["m0.space"]
             if 0 < need <= room:
                 self.grow[t] = (-1 if side == "bottom" else 1, r.snap_up(need))
         self.exts: dict[str, list[tuple[int, int]]] = {}
         self.stubs: dict[str, list[tuple[int, int]]] = {}
+        # the searches spend their time here: look neighbours up instead of recomputing them
+        self._adj = [list(self._neighbours(n)) for n in range(self.N + len(self.rails))]
+        self._near = [self._near_of(n) for n in range(self.N)]
+        half = self.NL * self.NT
+        self._side = [tuple(v for v in self._near[n] if v != n) for n in range(self.N)]
+        self._is0 = [n < half for n in range(self.N)]
 
     # -- node ids -------------------------------------------------------------------
 
@@ -103,28 +112,34 @@ class Maze:
         c, t = divmod(rest, self.NT)
         return layer, c, t
 
-    def neighbours(self, n: int):
+    def neighbours(self, n: int) -> list[tuple[int, float]]:
         """(node, step cost) pairs reachable from ``n``."""
+        return self._adj[n]
+
+    def _neighbours(self, n: int):
         if n >= self.N:  # a rail: drops from the outermost track
             side = self.f.rails[self.rails[n - self.N]][0]
-            t = 0 if side == "bottom" else self.NT - 1
+            t = self.t_lo if side == "bottom" else self.t_hi
             for c in range(self.c0, self.c1):
                 yield self.id(0, c, t), COST_DROP
             return
         layer, c, t = self.key(n)
+        m0 = self.t_lo <= t <= self.t_hi
         if layer == 0:
+            if not m0:
+                return
             if c > self.c0:
                 yield n - self.NT, COST_H0
             if c + 1 < self.c1:
                 yield n + self.NT, COST_H0
-            if t > 0:
+            if t > self.t_lo:
                 yield n - 1, COST_V0
-            if t + 1 < self.NT:
+            if t < self.t_hi:
                 yield n + 1, COST_V0
             yield n + self.NL * self.NT, COST_VIA
             for net in self.rails:
                 side = self.f.rails[net][0]
-                if (side == "bottom" and t == 0) or (side == "top" and t == self.NT - 1):
+                if (side == "bottom" and t == self.t_lo) or (side == "top" and t == self.t_hi):
                     yield self.rail_id[net], COST_DROP
         else:
             if c > self.c0:
@@ -135,10 +150,14 @@ class Maze:
                 yield n - 1, COST_V1
             if t + 1 < self.NT:
                 yield n + 1, COST_V1
-            yield n - self.NL * self.NT, COST_VIA
+            if m0:
+                yield n - self.NL * self.NT, COST_VIA
 
     def near(self, n: int) -> tuple[int, ...]:
         """Nodes whose use by another net conflicts with ``n`` (``n`` included)."""
+        return self._near[n]
+
+    def _near_of(self, n: int) -> tuple[int, ...]:
         layer, c, t = self.key(n)
         if layer == 0:
             out = [n]
@@ -147,7 +166,15 @@ class Maze:
             if c + 1 < self.c1:
                 out.append(n + self.NT)
             return tuple(out)
-        return tuple(v for v in (n - 1 if t > 0 else -1, n, n + 1 if t + 1 < self.NT else -1) if v >= 0)
+        return tuple(v for v in (n - 1 if t > 0 and self._m1_close(t - 1) else -1, n,
+                                 n + 1 if t + 1 < self.NT and self._m1_close(t) else -1) if v >= 0)
+
+    def _m1_close(self, t: int) -> bool:
+        """Whether second-metal shapes of two nets on tracks ``t`` and ``t + 1`` of one line may
+        violate its space: a via pad where a via may land, the wire's half width elsewhere."""
+        d, kind = self.f.dims, self.f.track_kind
+        half = lambda k: d.w1 // 2 if kind[k] == "m2" else d.hy1  # noqa: E731
+        return self.f.ys[t + 1] - self.f.ys[t] < half(t) + half(t + 1) + self.f.rules["m1.space"]
 
     # -- occupancy -------------------------------------------------------------------
 
@@ -160,22 +187,20 @@ class Maze:
             _bump(self.pads[n], net, sign)
 
     def _others(self, n: int, net: str) -> int:
-        """Other nets that conflict with ``net`` using ``n`` as a pad (first metal) or at all."""
-        seen = set()
-        for v in self.near(n):
-            for other in self.users[v]:
-                if other != net:
-                    seen.add(other)
+        """Other nets that conflict with ``net`` using ``n`` as a pad (first metal: any user of
+        ``n``, pads on the neighbouring lines) or at all (second metal: any user nearby)."""
+        seen = set(self.users[n])
+        side = self.pads if self._is0[n] else self.users
+        for v in self._side[n]:
+            seen.update(side[v])
+        seen.discard(net)
         return len(seen)
 
     def _others_plain(self, n: int, net: str) -> int:
         """Other nets that conflict with a plain wire of ``net`` through first-metal node ``n``:
-        any user of ``n`` itself, pads on the neighbouring lines."""
-        seen = {o for o in self.users[n] if o != net}
-        for v in self.near(n):
-            if v != n:
-                seen |= {o for o in self.pads[v] if o != net}
-        return len(seen)
+        any user of ``n`` itself (the line pitch keeps a wire clear of a neighbouring pad)."""
+        u = self.users[n]
+        return len(u) - (net in u)
 
     def _rip(self, net: str) -> None:
         for path, pads in self.paths.pop(net, []):

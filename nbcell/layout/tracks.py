@@ -101,7 +101,7 @@ class TrackFrame:
     height: int
     lines: int                          # vertical lines 0..lines-1 at x = i * pitch
     ys: list[int]                       # track y, bottom to top
-    track_kind: list[str]               # "n" / "cn" / "cp" / "p" per track
+    track_kind: list[str]               # "n" / "cn" / "cp" / "p" / "m2" (second metal only) per track
     diff_line: list[int]                # line of diffusion column k (0..G)
     gate_line: list[int]                # line of gate column g (0..G-1)
     comps: list[tuple[str, Box]]        # (row, box)
@@ -151,6 +151,16 @@ def _tracks(process: Process, r: Rules, d: Dims, rail_lo: int, rail_hi: int) -> 
         y += d.track
     if "n" not in kind or "p" not in kind:
         raise LayoutError(f"process {process.name}: no contact track fits over a diffusion row")
+    # second-metal-only tracks over the rails (no via can land there: the first metal is the
+    # rail): half a space from the cell edge, so abutting rows keep the second metal's space
+    H = round(process.template.height / r.dbu)
+    edge = up(d.w1 // 2 + (r["m1.space"] + 1) // 2)
+    if ys[0] - edge >= d.w1 + r["m1.space"]:
+        ys.insert(0, edge)
+        kind.insert(0, "m2")
+    if down(H - edge) - ys[-1] >= d.w1 + r["m1.space"]:
+        ys.append(down(H - edge))
+        kind.append("m2")
     return ys, kind
 
 
