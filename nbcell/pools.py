@@ -78,9 +78,7 @@ class LocalPool:
 
     def _replace(self, slot: int) -> None:
         s = self.slots[slot]
-        if s.proc.is_alive():
-            s.proc.kill()
-        s.proc.join(5)
+        _stop(s.proc)
         s.conn.close()
         if s.scratch:
             shutil.rmtree(s.scratch, ignore_errors=True)
@@ -123,9 +121,7 @@ class LocalPool:
                 events.append(("done", i, msg[1]))
             elif msg is None:  # pipe closed or process gone: the worker is dead (or dying)
                 s.proc.join(5)
-                if s.proc.is_alive():
-                    s.proc.kill()
-                    s.proc.join(5)
+                _stop(s.proc)
                 reason = death_reason(s.proc.exitcode)
                 if s.state == "starting":
                     self.failed_starts += 1
@@ -147,12 +143,17 @@ class LocalPool:
                     pass
         for s in self.slots:
             s.proc.join(2 if s.state == "idle" else 0)
-            if s.proc.is_alive():
-                s.proc.kill()
-                s.proc.join(5)
+            _stop(s.proc)
             s.conn.close()
             if s.scratch:
                 shutil.rmtree(s.scratch, ignore_errors=True)
+
+
+def _stop(proc) -> None:
+    """Kill ``proc`` if it still runs, and reap it."""
+    if proc.is_alive():
+        proc.kill()
+    proc.join(5)
 
 
 class InlinePool:

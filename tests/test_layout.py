@@ -70,16 +70,22 @@ def test_same_input_same_gds_bytes():
 
 
 def test_gf180_tracks_and_pitch_follow_the_rules():
-    """Line pitch = the Metal2 track pitch (0.56); 5 tracks: one over N, two poly-contact tracks
-    in the channel (CO.8 from the diffusion), two over P, each pad clear of the rails (M1.2a)."""
+    """Line pitch = the Metal2 track pitch (0.56); 5 first-metal tracks: one over N, two
+    poly-contact tracks in the channel (CO.8 from the diffusion), two over P, each pad clear of
+    the rails (M1.2a); below them a Metal2-only track over the VSS rail."""
     tgt = load_process(TARGET)
     cell = _builtin()["nbcell__inv_1"]
     f = build_track_frame(cell, tgt, place(cell, tgt))
     d = Dims.of(tgt, load_rules(tgt))
-    assert d.pitch == 560 and f.track_kind == ["n", "cn", "cp", "p", "p"]
-    assert all(b - a >= d.track for a, b in zip(f.ys, f.ys[1:]))
-    assert f.ys[0] - d.hy0 >= 300 + 230 and f.ys[-1] + d.hy0 <= 3620 - 230
-    assert f.ys[1] - 110 >= 1160 + 170 and f.ys[2] + 110 <= 2360 - 170  # CO.8
+    assert d.pitch == 560 and f.track_kind == ["m2", "n", "cn", "cp", "p", "p"]
+    ys = f.ys[1:]  # the first-metal tracks
+    assert all(b - a >= d.track for a, b in zip(ys, ys[1:]))
+    assert ys[0] - d.hy0 >= 300 + 230 and ys[-1] + d.hy0 <= 3620 - 230
+    assert ys[1] - 110 >= 1160 + 170 and ys[2] + 110 <= 2360 - 170  # CO.8
+    # the Metal2-only track over VSS: half the Metal2 space (M2.2a, 0.28) from the cell edge, and a
+    # Metal2 wire there clears a via pad on the N track
+    assert f.ys[0] == 140 + 140
+    assert ys[0] - d.hy1 - (f.ys[0] + d.w1 // 2) >= 280
 
 
 def test_lef_macro_content():
