@@ -72,19 +72,19 @@ def test_same_input_same_gds_bytes():
 def test_gf180_tracks_and_pitch_follow_the_rules():
     """Line pitch = the Metal2 track pitch (0.56); 5 first-metal tracks: one over N, two
     poly-contact tracks in the channel (CO.8 from the diffusion), two over P, each pad clear of
-    the rails (M1.2a); below them a Metal2-only track over the VSS rail."""
+    the rails (M1.2a); a Metal2-only track over each rail."""
     tgt = load_process(TARGET)
     cell = _builtin()["nbcell__inv_1"]
     f = build_track_frame(cell, tgt, place(cell, tgt))
     d = Dims.of(tgt, load_rules(tgt))
-    assert d.pitch == 560 and f.track_kind == ["m2", "n", "cn", "cp", "p", "p"]
-    ys = f.ys[1:]  # the first-metal tracks
+    assert d.pitch == 560 and f.track_kind == ["m2", "n", "cn", "cp", "p", "p", "m2"]
+    ys = f.ys[1:-1]  # the first-metal tracks
     assert all(b - a >= d.track for a, b in zip(ys, ys[1:]))
     assert ys[0] - d.hy0 >= 300 + 230 and ys[-1] + d.hy0 <= 3620 - 230
     assert ys[1] - 110 >= 1160 + 170 and ys[2] + 110 <= 2360 - 170  # CO.8
     # the Metal2-only track over VSS: half the Metal2 space (M2.2a, 0.28) from the cell edge, and a
     # Metal2 wire there clears a via pad on the N track
-    assert f.ys[0] == 140 + 140
+    assert f.ys[0] == 140 + 140 and f.ys[-1] == 3920 - 280
     assert ys[0] - d.hy1 - (f.ys[0] + d.w1 // 2) >= 280
 
 
@@ -164,3 +164,28 @@ def test_short_without_marker_layer_fails_clearly():
                 devices=[Device("r0", "short", ("VSS", "LO"), "short"), Device("r1", "short", ("HI", "VDD"), "short")])
     with pytest.raises(LayoutError, match="nbcell__conb_1.*short"):
         generate(cell, tgt)
+
+
+def test_third_metal_routes_a_congested_cell_clean():
+    """A flip-flop with reset is too congested for two metals at its placement's width; on three
+    (Metal3 along the tracks, no stacked vias) it routes, DRC-clean and LVS-matching."""
+    from nbcell.layout.frame import fit_rows
+    from nbcell.layout.gridded import draw_gridded
+    from nbcell.layout.maze import MazeError, route_tracks
+
+    tgt = load_process(TARGET)
+    cell = fit_rows(_builtin()["nbcell__dffr_1"], tgt)
+    frame = build_track_frame(cell, tgt, place(cell, tgt))
+    with pytest.raises(MazeError):
+        route_tracks(frame)
+    wires = route_tracks(frame, third_metal=True)
+    assert any(w.vias2 for w in wires.values())
+    ly = db.Layout()
+    ly.dbu = tgt.technology.dbu
+    top = ly.create_cell(cell.name)
+    pins, obs = draw_gridded(frame, wires, ly, top)
+    assert tgt.template.layer_roles["m3"] in obs  # LEF OBS on Metal3
+    drc = run_drc(ly, top, tgt.technology)
+    assert drc.violations == 0, drc.by_rule
+    lvs = run_lvs(ly, top, tgt, cell)
+    assert lvs.match and lvs.pins_ok, lvs.messages

@@ -16,8 +16,9 @@ from nbcell.layout.tracks import TrackFrame, build_track_frame
 from nbcell.netlist import Cell
 from nbcell.pdk import Process
 
-#: empty gate columns added, at most, to make a placement routable
-MAX_INSERTS = 8
+#: empty gate columns added, at most, to make a placement routable on two metals / on three
+MAX_INSERTS = 4
+MAX_INSERTS_THIRD = 4
 
 
 class _Draw:
@@ -31,6 +32,7 @@ class _Draw:
         self.regions: dict[str, db.Region] = {}
         self.net_m0: dict[str, db.Region] = {}
         self.net_m1: dict[str, db.Region] = {}
+        self.net_m2: dict[str, db.Region] = {}
 
     def add(self, role: str, box) -> None:
         self.regions.setdefault(role, db.Region()).insert(db.Box(*box))
@@ -96,11 +98,27 @@ class _Draw:
             for c, t in sorted(w.vias):
                 x, y = f.x(c), f.ys[t]
                 self.add("via1", (x - v2, y - v2, x + v2, y + v2))
+            self._third(net, w)
         for net, (side, box) in f.rails.items():
             self.net(net, "m0", box)
 
+    def _third(self, net: str, w: NetWires) -> None:
+        """The third metal: pads over its vias, wires along the tracks."""
+        f, d = self.f, self.f.dims
+        for c, t in sorted(w.m2):
+            x, y = f.x(c), f.ys[t]
+            self.net(net, "m2", (x - d.hx2, y - d.hy2, x + d.hx2, y + d.hy2))
+        hw2 = d.w2 // 2
+        for (c0, t0), (c1, _) in sorted(w.edges2):
+            y = f.ys[t0]
+            self.net(net, "m2", (f.x(c0) - d.hx2, y - hw2, f.x(c1) + d.hx2, y + hw2))
+        h = d.via2 // 2
+        for c, t in sorted(w.vias2):
+            x, y = f.x(c), f.ys[t]
+            self.add("via2", (x - h, y - h, x + h, y + h))
+
     def net(self, net: str, key: str, box) -> None:
-        store = self.net_m0 if key == "m0" else self.net_m1
+        store = {"m0": self.net_m0, "m1": self.net_m1, "m2": self.net_m2}[key]
         store.setdefault(net, db.Region()).insert(db.Box(*box))
 
     def _gates(self) -> None:
@@ -132,10 +150,11 @@ class _Draw:
     def write(self) -> None:
         f, tpl = self.f, self.f.process.template
         names = {"diff": self.roles["diff"], "poly": self.roles["poly"], "contact": self.roles["contact"],
-                 "via1": self.roles["via1"], "m0": self.roles["m1"], "m1": self.roles["m2"]}
+                 "via1": self.roles["via1"], "m0": self.roles["m1"], "m1": self.roles["m2"],
+                 "via2": self.roles.get("via2"), "m2": self.roles.get("m3")}
         for key, reg in self.regions.items():
             self._put(names[key], reg)
-        for key, store in (("m0", self.net_m0), ("m1", self.net_m1)):
+        for key, store in (("m0", self.net_m0), ("m1", self.net_m1), ("m2", self.net_m2)):
             reg = db.Region()
             for r in store.values():
                 reg += r
@@ -166,21 +185,26 @@ def _insert_empty(pl: Placement, at: int) -> Placement:
 
 def route_placement(cell: Cell, process: Process, placement: Placement, seed: int = 0
                     ) -> tuple[TrackFrame, dict[str, NetWires]]:
-    """Frame and route ``placement``, inserting empty gate columns where congestion remains."""
-    pl = placement
+    """Frame and route ``placement`` on the first two metals, inserting empty gate columns where
+    congestion remains; failing that, on three metals (with fewer extra columns): a wider cell
+    is preferred to a third metal that blocks the chip's routing over the cell."""
+    third = build_track_frame(cell, process, placement).dims.third_metal
     last: Exception | None = None
-    for attempt in range(MAX_INSERTS + 1):
-        frame = build_track_frame(cell, process, pl)
-        try:
-            return frame, route_tracks(frame, seed + attempt)
-        except MazeError as e:
-            last = e
-            hot = e.hot or [frame.lines // 2]
-            line = hot[len(hot) // 2]
-            # the gate column nearest the hot line (insert before it)
-            g = min(range(pl.columns), key=lambda i: (abs(frame.gate_line[i] - line), i)) if pl.columns else 0
-            pl = _insert_empty(pl, g + (attempt % 2))
-    raise LayoutError(f"cell {cell.name}: not routable with {MAX_INSERTS} extra columns; last: {last}")
+    for third_metal, inserts in ((False, MAX_INSERTS), (True, MAX_INSERTS_THIRD)) if third else ((False, MAX_INSERTS),):
+        pl = placement
+        for attempt in range(inserts + 1):
+            frame = build_track_frame(cell, process, pl)
+            try:
+                return frame, route_tracks(frame, seed + attempt, third_metal=third_metal)
+            except MazeError as e:
+                last = e
+                hot = e.hot or [frame.lines // 2]
+                line = hot[len(hot) // 2]
+                # the gate column nearest the hot line (insert before it)
+                g = min(range(pl.columns), key=lambda i: (abs(frame.gate_line[i] - line), i)) if pl.columns else 0
+                pl = _insert_empty(pl, g + (attempt % 2))
+    raise LayoutError(f"cell {cell.name}: not routable with {MAX_INSERTS} extra columns"
+                      f"{' or on three metals' if third else ''}; last: {last}")
 
 
 def draw_gridded(frame: TrackFrame, wires: dict[str, NetWires], layout: db.Layout, top: db.Cell):
@@ -218,4 +242,6 @@ def draw_gridded(frame: TrackFrame, wires: dict[str, NetWires], layout: db.Layou
             obs.setdefault(m0, []).extend(um(p.bbox()) for p in reg.merged().each())
     for net, reg in sorted(dr.net_m1.items()):
         obs.setdefault(m1, []).extend(um(p.bbox()) for p in reg.merged().each())
+    for net, reg in sorted(dr.net_m2.items()):
+        obs.setdefault(tpl.layer_roles["m3"], []).extend(um(p.bbox()) for p in reg.merged().each())
     return pins, obs

@@ -26,6 +26,10 @@ from nbcell.layout.tracks import TrackFrame
 
 #: step costs: first metal along / across tracks, second metal along lines / tracks, via, rail drop
 COST_H0, COST_V0, COST_V1, COST_H1, COST_VIA, COST_DROP = 1.0, 3.0, 1.4, 2.5, 2.0, 1.0
+#: third metal (only where two layers did not route): along tracks, the via up to it
+COST_H2, COST_VIA2 = 1.5, 4.0
+#: passes without fewer conflicts after which a routing attempt gives up
+STALL = 8
 
 
 class MazeError(LayoutError):
@@ -46,6 +50,9 @@ class NetWires:
     edges0: set[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=set)
     edges1: set[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=set)
     vias: set[tuple[int, int]] = field(default_factory=set)
+    m2: set[tuple[int, int]] = field(default_factory=set)          # third metal
+    edges2: set[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=set)
+    vias2: set[tuple[int, int]] = field(default_factory=set)
     drops: set[tuple[int, int]] = field(default_factory=set)
     pads: set[tuple[int, int]] = field(default_factory=set)       # first-metal nodes under a cut
     contacts: set[tuple[int, int]] = field(default_factory=set)   # where a terminal is contacted
@@ -53,19 +60,21 @@ class NetWires:
 
 
 class Maze:
-    def __init__(self, f: TrackFrame, seed: int = 0):
+    def __init__(self, f: TrackFrame, seed: int = 0, third_metal: bool = False):
         self.f = f
         d, r = f.dims, f.rules
+        self.L = 3 if third_metal and d.third_metal else 2
         self.NT = len(f.ys)
         # tracks the first metal may use (the rest carry the second metal only)
         self.m0_tracks = [t for t, k in enumerate(f.track_kind) if k != "m2"]
         self.t_lo, self.t_hi = self.m0_tracks[0], self.m0_tracks[-1]
         margin = lambda h, sp: -(-(h + (sp + 1) // 2) // d.pitch)  # noqa: E731
-        self.c0 = max(margin(d.hx0, r["m0.space"]), margin(d.hx1, r["m1.space"]))
+        self.c0 = max(margin(d.hx0, r["m0.space"]), margin(d.hx1, r["m1.space"]),
+                      margin(d.hx2, r["m2.space"]) if self.L == 3 else 0)
         self.c1 = f.lines - self.c0  # exclusive
         self.NL = f.lines
         self.seed = seed
-        self.N = 2 * self.NL * self.NT
+        self.N = self.L * self.NL * self.NT
         self.rails = list(f.rails)
         self.rail_id = {net: self.N + i for i, net in enumerate(self.rails)}
         self.hist = [0.0] * self.N
@@ -141,7 +150,7 @@ class Maze:
                 side = self.f.rails[net][0]
                 if (side == "bottom" and t == self.t_lo) or (side == "top" and t == self.t_hi):
                     yield self.rail_id[net], COST_DROP
-        else:
+        elif layer == 1:
             if c > self.c0:
                 yield n - self.NT, COST_H1
             if c + 1 < self.c1:
@@ -152,6 +161,14 @@ class Maze:
                 yield n + 1, COST_V1
             if m0:
                 yield n - self.NL * self.NT, COST_VIA
+                if self.L == 3:
+                    yield n + self.NL * self.NT, COST_VIA2
+        elif m0:  # the third metal runs along the tracks, over the first metal's
+            if c > self.c0:
+                yield n - self.NT, COST_H2
+            if c + 1 < self.c1:
+                yield n + self.NT, COST_H2
+            yield n - self.NL * self.NT, COST_VIA2
 
     def near(self, n: int) -> tuple[int, ...]:
         """Nodes whose use by another net conflicts with ``n`` (``n`` included)."""
@@ -166,15 +183,20 @@ class Maze:
             if c + 1 < self.c1:
                 out.append(n + self.NT)
             return tuple(out)
-        return tuple(v for v in (n - 1 if t > 0 and self._m1_close(t - 1) else -1, n,
-                                 n + 1 if t + 1 < self.NT and self._m1_close(t) else -1) if v >= 0)
+        return tuple(v for v in (n - 1 if t > 0 and self._close(layer, t - 1) else -1, n,
+                                 n + 1 if t + 1 < self.NT and self._close(layer, t) else -1) if v >= 0)
 
-    def _m1_close(self, t: int) -> bool:
-        """Whether second-metal shapes of two nets on tracks ``t`` and ``t + 1`` of one line may
-        violate its space: a via pad where a via may land, the wire's half width elsewhere."""
+    def _close(self, layer: int, t: int) -> bool:
+        """Whether second- (``layer`` 1) or third-metal (2) shapes of two nets on tracks ``t`` and
+        ``t + 1`` of one line may violate its space: a via pad where a via may land, the wire's half
+        width elsewhere."""
         d, kind = self.f.dims, self.f.track_kind
-        half = lambda k: d.w1 // 2 if kind[k] == "m2" else d.hy1  # noqa: E731
-        return self.f.ys[t + 1] - self.f.ys[t] < half(t) + half(t + 1) + self.f.rules["m1.space"]
+        if layer == 1:
+            half = lambda k: d.w1 // 2 if kind[k] == "m2" else d.hy1  # noqa: E731
+        else:
+            half = lambda k: d.hy2  # noqa: E731
+        space = self.f.rules["m1.space" if layer == 1 else "m2.space"]
+        return self.f.ys[t + 1] - self.f.ys[t] < half(t) + half(t + 1) + space
 
     # -- occupancy -------------------------------------------------------------------
 
@@ -244,7 +266,7 @@ class Maze:
         self.contacts[net] |= pads
         half = self.NL * self.NT
         for a, b in zip(path, path[1:]):
-            if a < self.N and b < self.N and (a >= half) != (b >= half):
+            if a < self.N and b < self.N and min(a, b) < half <= max(a, b):
                 pads.add(min(a, b))  # the first-metal end of a via
         self.paths[net].append((path, pads))
         self._mark(net, path, 1, pads)
@@ -266,6 +288,8 @@ class Maze:
                     path.append(parent[path[-1]])
                 return path[::-1]
             for v, step in self.neighbours(n):
+                if half <= n < 2 * half and abs(v - n) == half and parent.get(n, -1) == 2 * n - v:
+                    continue  # no stacked vias (the second metal between would be a lone pad)
                 if v >= self.N:
                     if v != own_rail:
                         continue  # only a supply net may use its rail
@@ -279,7 +303,7 @@ class Maze:
                         others = self._others(v, net) if pad else self._others_plain(v, net)
                     else:
                         others = self._others(v, net)
-                        if n < half:  # leaving the first metal by a via: n becomes a pad
+                        if n < half and v - n == half:  # leaving the first metal by a via: n becomes a pad
                             others += self._others(n, net) - self._others_plain(n, net)
                     step = step * (1.0 + hist[v]) * (1.0 + pres * others)
                 nd = dn + step
@@ -356,7 +380,10 @@ class Maze:
             nets = nets[k:] + nets[:k]
         pres = 0.6
         bad: set[int] = set()
+        best, best_it = None, 0
         for it in range(passes):
+            if it - best_it > STALL:
+                break  # the negotiation stopped making progress: widen or add a metal instead
             order = nets if it % 2 == 0 else nets[::-1]
             for net in order:
                 self._rip(net)
@@ -369,6 +396,8 @@ class Maze:
                 for net in list(self.stubs):
                     for c, t in self.stubs.pop(net):
                         self._mark(net, [self.id(0, c, t)], -1)
+            if best is None or len(bad) < best:
+                best, best_it = len(bad), it
             for n in bad:
                 for v in self.near(n):
                     self.hist[v] += 0.5
@@ -392,15 +421,13 @@ class Maze:
                 la, ca, ta = self.key(a)
                 lb, cb, tb = self.key(b)
                 if la != lb:
-                    w.vias.add((ca, ta))
-                elif la == 0:
-                    w.edges0.add(tuple(sorted(((ca, ta), (cb, tb)))))
+                    (w.vias if min(la, lb) == 0 else w.vias2).add((ca, ta))
                 else:
-                    w.edges1.add(tuple(sorted(((ca, ta), (cb, tb)))))
+                    (w.edges0, w.edges1, w.edges2)[la].add(tuple(sorted(((ca, ta), (cb, tb)))))
             for n in path:
                 if n < self.N:
                     layer, c, t = self.key(n)
-                    (w.m0 if layer == 0 else w.m1).add((c, t))
+                    (w.m0, w.m1, w.m2)[layer].add((c, t))
         for c, t in self.stubs.get(net, []):
             w.m0.add((c, t))
         w.contacts = {self.key(n)[1:] for n in self.contacts.get(net, ())}
@@ -415,6 +442,9 @@ class Maze:
                 w.edges1.add(((c, t), (c, t + 1)))
             if (c + 1, t) in w.m1:
                 w.edges1.add(((c, t), (c + 1, t)))
+        for c, t in list(w.m2):
+            if (c + 1, t) in w.m2:
+                w.edges2.add(((c, t), (c + 1, t)))
         return w
 
 
@@ -444,6 +474,8 @@ def _islands(w: NetWires) -> list[set[tuple[int, int]]]:
     return [groups[k] for k in sorted(groups)]
 
 
-def route_tracks(f: TrackFrame, seed: int = 0, passes: int = 30) -> dict[str, NetWires]:
-    """Route every net of ``f``; raises :class:`MazeError` when congestion remains."""
-    return Maze(f, seed).run(passes)
+def route_tracks(f: TrackFrame, seed: int = 0, passes: int = 30, third_metal: bool = False
+                 ) -> dict[str, NetWires]:
+    """Route every net of ``f`` (on the third metal too if asked and the process allows it);
+    raises :class:`MazeError` when congestion remains."""
+    return Maze(f, seed, third_metal).run(passes)

@@ -31,6 +31,8 @@ RULE_IDS: dict[str, dict[str, str]] = {
         "cut1.size": "V1.1", "cut1.space": "V1.2a", "m0.cut1_enc": "V1.3a", "m0.cut1_enc_adj": "V1.3d",
         "m1.cut1_enc": "V1.4a", "m1.cut1_enc_adj": "V1.4c",
         "m1.width": "M2.1", "m1.space": "M2.2a", "m1.area": "M2.3",
+        "cut2.size": "V2.1", "cut2.space": "V2.2a", "m1.cut2_enc": "V2.3b", "m1.cut2_enc_adj": "V2.3d",
+        "m2.cut2_enc": "V2.4a", "m2.width": "M3.1", "m2.space": "M3.2a", "m2.area": "M3.3",
     },
     "sky130": {
         "diff.width": "difftap.1@diff", "diff.space": "difftap.3", "diff.sd_ext": "poly.7",
@@ -57,6 +59,8 @@ RULE_IDS: dict[str, dict[str, str]] = {
         "cut1.size": "V1.a", "cut1.space": "V1.b", "m0.cut1_enc": "V1.c", "m0.cut1_enc_pair": "V1.c1",
         "m1.cut1_enc": "M2.c", "m1.cut1_enc_pair": "M2.c1",
         "m1.width": "M2.a", "m1.space": "M2.b", "m1.area": "M2.d",
+        "cut2.size": "V2.a", "cut2.space": "V2.b", "m1.cut2_enc": "V2.c", "m1.cut2_enc_pair": "V2.c1",
+        "m2.cut2_enc": "M3.c", "m2.width": "M3.a", "m2.space": "M3.b", "m2.area": "M3.d",
     },
 }
 

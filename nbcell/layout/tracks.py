@@ -47,6 +47,14 @@ class Dims:
     pad_poly: int     # poly pad half size around a poly contact
     cut: int          # contact size
     via: int          # first-to-second metal cut size
+    hx2: int = 0      # third-metal pad half width / half height (0: the style does not use it)
+    hy2: int = 0
+    w2: int = 0       # third metal wire width
+    via2: int = 0     # second-to-third metal cut size
+
+    @property
+    def third_metal(self) -> bool:
+        return self.via2 > 0
 
     @classmethod
     def of(cls, process: Process, r: Rules) -> "Dims":
@@ -65,8 +73,18 @@ class Dims:
         if pitch < need:
             pitch = r.snap_up(need)
         ce = co // 2 + r.co_enc("diff").big
+        third = {}
+        if r.get("cut2.size"):
+            cut2 = r["cut2.size"]
+            e_m1, e_m2 = r.enc("m1", "cut2"), r.enc("m2", "cut2")
+            # the second metal's pads hold either via (they never stack)
+            hx1, hy1 = max(hx1, cut2 // 2 + e_m1.small), max(hy1, cut2 // 2 + e_m1.big)
+            hx2 = max(cut2 // 2 + e_m2.small, r["m2.width"] // 2)
+            hy2 = max(cut2 // 2 + e_m2.big, r["m2.width"] // 2)
+            if 2 * hx2 + r["m2.space"] <= pitch and cut2 + r["cut2.space"] <= pitch:
+                third = dict(hx2=hx2, hy2=hy2, w2=r["m2.width"], via2=cut2)
         return cls(pitch, track, hx0, hy0, hx1, hy1, r["m0.width"], r["m1.width"], ce,
-                   co // 2 + r.co_enc("poly").big, co, cut1)
+                   co // 2 + r.co_enc("poly").big, co, cut1, **third)
 
 
 @dataclass
@@ -152,13 +170,15 @@ def _tracks(process: Process, r: Rules, d: Dims, rail_lo: int, rail_hi: int) -> 
     if "n" not in kind or "p" not in kind:
         raise LayoutError(f"process {process.name}: no contact track fits over a diffusion row")
     # second-metal-only tracks over the rails (no via can land there: the first metal is the
-    # rail): half a space from the cell edge, so abutting rows keep the second metal's space
+    # rail): half a space from the cell edge, so abutting rows keep the second metal's space.
+    # One closer to its neighbour track than the space allows is shared with it (the router
+    # keeps two nets off the pair on one line)
     H = round(process.template.height / r.dbu)
     edge = up(d.w1 // 2 + (r["m1.space"] + 1) // 2)
-    if ys[0] - edge >= d.w1 + r["m1.space"]:
+    if ys[0] - edge >= d.w1 // 2 + d.hy1:
         ys.insert(0, edge)
         kind.insert(0, "m2")
-    if down(H - edge) - ys[-1] >= d.w1 + r["m1.space"]:
+    if down(H - edge) - ys[-1] >= d.w1 // 2 + d.hy1:
         ys.append(down(H - edge))
         kind.append("m2")
     return ys, kind
