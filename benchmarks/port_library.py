@@ -49,6 +49,9 @@ def report(summary: dict, wall: float | None) -> None:
     print(f"{'clean':>28}: {len(clean)}/{n} = {100 * len(clean) / max(n, 1):.1f} %")
     for reason, k in collections.Counter(_reason(r) for r in rows if r["status"] != "clean").most_common():
         print(f"{'not clean: ' + reason[:40]:>28}: {k}")
+    styles = collections.Counter(r.get("layout_style") for r in clean if r.get("layout_style"))
+    if styles:
+        print(f"{'clean by layout style':>28}: " + ", ".join(f"{k} {v}" for k, v in sorted(styles.items())))
     ref = [(r["width_um"], r["reference_width_um"]) for r in clean if r.get("reference_width_um") and r["width_um"]]
     if ref:
         ratios = [w / f for w, f in ref]

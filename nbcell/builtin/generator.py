@@ -1,9 +1,11 @@
 """Transistor generation and SPICE text for the built-in library.
 
 Sizing: unit widths ``WN`` (NMOS) and ``WP`` (PMOS), length ``L`` everywhere.
-A device is widened by the longest series path through it, so every stack
-drives like the unit inverter; primitives that drive a cell output are further
-multiplied by the drive strength. Each device is one plain line (no ``m=``/``nf=``).
+A device of a stage that drives a cell output is widened by the longest series
+path through it, so every stack drives like the unit inverter, and multiplied by
+the drive strength. A stage that only drives gates inside the cell keeps unit
+widths, stacked or not (its load is one or two gates; the foundry libraries size
+such stages below their inverter too). Each device is one plain line (no ``m=``/``nf=``).
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ class _Builder:
         bulk = "VSS" if model == "nmos" else "VDD"
         self.devices.append(Mos(f"M{len(self.devices) + 1}", drain, gate, source, bulk, model, w, L))
 
-    def network(self, node: Node, top: str, bottom: str, model: str, unit: float, extra: int = 0) -> None:
+    def network(self, node: Node, top: str, bottom: str, model: str, unit: float, extra: int = 0,
+                stacked: bool = True) -> None:
         """Devices for ``node`` between ``top`` (output side) and ``bottom`` (rail side).
 
         NMOS: AND is series, OR parallel; PMOS is the dual. ``extra`` counts the
@@ -80,25 +83,25 @@ class _Builder:
         """
         series = And if model == "nmos" else Or
         if isinstance(node, Var):
-            self.mos(model, top, node.name, bottom, unit * (1 + extra))
+            self.mos(model, top, node.name, bottom, unit * (1 + extra) if stacked else unit)
             return
         if not isinstance(node, series):
             for a in node.args:
-                self.network(a, top, bottom, model, unit, extra)
+                self.network(a, top, bottom, model, unit, extra, stacked)
             return
         depths = [_depth(a, series) for a in node.args]
         total = sum(depths)
         upper = top
         for i, (a, d) in enumerate(zip(node.args, depths)):
             lower = bottom if i == len(node.args) - 1 else self.net()
-            self.network(a, upper, lower, model, unit, extra + total - d)
+            self.network(a, upper, lower, model, unit, extra + total - d, stacked)
             upper = lower
 
-    def primitive(self, p: Primitive, scale: float) -> None:
+    def primitive(self, p: Primitive, scale: float, internal: bool = False) -> None:
         if isinstance(p, Stage):
             body = inverting_body(p.expr)
-            self.network(body, p.out, "VSS", "nmos", WN * scale)
-            self.network(body, p.out, "VDD", "pmos", WP * scale)
+            self.network(body, p.out, "VSS", "nmos", WN * scale, stacked=not internal)
+            self.network(body, p.out, "VDD", "pmos", WP * scale, stacked=not internal)
         elif isinstance(p, TriInv):
             # Enable devices next to the output, data devices next to the rails.
             for model, en, rail, unit in (("nmos", p.en, "VSS", WN), ("pmos", p.enb, "VDD", WP)):
@@ -175,7 +178,7 @@ def devices(spec: CellSpec) -> list[Mos]:
     b = _Builder(spec)
     for p in spec.stages:
         drives_output = any(n in spec.outputs for n in _driven(p))
-        b.primitive(p, float(spec.drive) if drives_output else 1.0)
+        b.primitive(p, float(spec.drive) if drives_output else 1.0, internal=not drives_output)
     return b.devices
 
 

@@ -33,6 +33,8 @@ class GeneratedCell:
     pins: dict[str, tuple[str, list[tuple[float, float, float, float]]]] = field(default_factory=dict)
     obstructions: dict[str, list[tuple[float, float, float, float]]] = field(default_factory=dict)
     seconds: float = 0.0
+    #: how it was drawn: "gridded" (with its routing metals, "gridded m3" on three), "free-grid", "special"
+    style: str = "free-grid"
 
 
 def _labels(frame: Frame, routing: Routing, drawer: Drawer, top: db.Cell) -> dict:
@@ -82,6 +84,7 @@ def generate(cell: Cell, process: Process, seed: int = 0, placement: Placement |
         from nbcell.layout.special import generate_special
 
         out = generate_special(cell, process)
+        out.style = "special"
         out.seconds = time.perf_counter() - t0
         return out
     _check_wells(cell, process)
@@ -135,6 +138,7 @@ def _generate_gridded(cell: Cell, process: Process, seed: int, placement: Placem
     out = GeneratedCell(cell.name, layout, top, round(frame.width * frame.dbu, 4), process.template.height,
                         gridded_lower_bound(folded, process), frame.placement, None, None, pins)
     out.obstructions = obs
+    out.style = "gridded m3" if any(w.vias2 for w in wires.values()) else "gridded"
     out.seconds = time.perf_counter() - t0
     return out
 
