@@ -109,7 +109,10 @@ class _Draw:
             x, y = f.x(c), f.ys[t]
             self.net(net, "m2", (x - d.hx2, y - d.hy2, x + d.hx2, y + d.hy2))
         hw2 = d.w2 // 2
-        for (c0, t0), (c1, _) in sorted(w.edges2):
+        for (c0, t0), (c1, t1) in sorted(w.edges2):
+            if t0 != t1:  # two pads of one line, joined
+                self.net(net, "m2", (f.x(c0) - d.hx2, f.ys[t0], f.x(c0) + d.hx2, f.ys[t1]))
+                continue
             y = f.ys[t0]
             self.net(net, "m2", (f.x(c0) - d.hx2, y - hw2, f.x(c1) + d.hx2, y + hw2))
         h = d.via2 // 2

@@ -445,6 +445,8 @@ class Maze:
         for c, t in list(w.m2):
             if (c + 1, t) in w.m2:
                 w.edges2.add(((c, t), (c + 1, t)))
+            if (c, t + 1) in w.m2 and self._close(2, t):
+                w.edges2.add(((c, t), (c, t + 1)))  # closer than the space: one shape
         return w
 
 
