@@ -7,6 +7,7 @@
     nbcell check target=NAME gds=PATH [netlist=PATH] out=DIR
     nbcell report out=DIR
     nbcell show NAME out=DIR
+    nbcell train [source=A|source=[A,B]] [target=NAME] [out=DIR] [train.minutes=M] [train.export=DIR] ...
 
 ``source=`` takes a config of the ``source`` group (``builtin``, ``sky130_hd`` ...)
 or a path; ``target=`` a config of the ``target`` group or a process YAML path.
@@ -34,7 +35,7 @@ from nbcell.sizing import SizingError, SizingRule, check_sized, size_cell
 
 log = logging.getLogger("nbcell")
 CONF = Path(__file__).parent / "conf"
-COMMANDS = ("cells", "size", "port", "check", "report", "show")
+COMMANDS = ("cells", "size", "port", "check", "report", "show", "train")
 
 
 class UsageError(Exception):
@@ -52,16 +53,18 @@ def source_path(cfg: DictConfig) -> str:
     return _expand(str(cfg.source.path))
 
 
+def library_path(s: str) -> str:
+    """A preset of the ``source`` group (``sky130_hd``) as its library path; anything else as given."""
+    preset = CONF / "source" / f"{s}.yaml"
+    return _expand(str(OmegaConf.load(preset).path) if preset.is_file() else str(s))
+
+
 def source_paths(cfg: DictConfig) -> list[str]:
     """Every library of the run: ``sources`` (``source=[A,B]``: presets of the ``source`` group or
     paths) when given, else ``source.path``."""
     if not cfg.get("sources"):
         return [source_path(cfg)]
-    paths = []
-    for s in cfg.sources:
-        preset = CONF / "source" / f"{s}.yaml"
-        paths.append(_expand(str(OmegaConf.load(preset).path) if preset.is_file() else str(s)))
-    return paths
+    return [library_path(str(s)) for s in cfg.sources]
 
 
 def read_source(cfg: DictConfig, path: str | None = None) -> ReadResult:
@@ -212,6 +215,33 @@ def cmd_check(cfg: DictConfig) -> int:
     return 1 if drc_bad or lvs_bad else 0
 
 
+def cmd_train(cfg: DictConfig) -> int:
+    """Train the RL agent (``train`` config section); prints the final metrics as JSON."""
+    from nbcell.policies.rl.network import NetConfig
+    from nbcell.policies.rl.ppo import PPOConfig
+    from nbcell.policies.rl.train import TrainOptions, run
+
+    t = cfg.train
+    tgt = _target(cfg)
+    if not t.sources:
+        raise UsageError("train needs at least one training library: source=NAME or source=[A,B]")
+    given = OmegaConf.to_container(t)
+    known = set(TrainOptions.__dataclass_fields__)
+    unknown = sorted(set(given) - known - {"sources", "out"})
+    if unknown:
+        raise UsageError(f"train: unknown option(s) {', '.join(unknown)}")
+    given.update(buckets=tuple(int(b) for b in t.buckets), seed=int(cfg.seed), net=NetConfig(**given["net"]),
+                 ppo=PPOConfig(**given["ppo"]), export=str(t.export) if t.export else None)
+    opts = TrainOptions(**{k: v for k, v in given.items() if k in known})
+    rule = SizingRule(cfg.sizing.width, cfg.sizing.length, float(cfg.sizing.scale))
+    try:
+        metrics = run([library_path(str(s)) for s in t.sources], tgt, Path(t.out), opts, rule, cfg.process)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    sys.stdout.write(json.dumps({k: round(float(v), 5) for k, v in metrics.items()}) + "\n")
+    return 0
+
+
 def port_out(cfg: DictConfig) -> Path:
     """``out``; under ``-m`` each run of the sweep gets a folder below it named by the keys swept
     (``policy=anneal,target=gf180mcu_9t``; never by the shard keys or ``jobs``: see ``_dirname_keys``)."""
@@ -298,7 +328,7 @@ def _hydra_flags(argv: list[str]) -> tuple[list[str], list[str]]:
 @hydra.main(config_path="conf", config_name="config", version_base=None)
 def _app(cfg: DictConfig) -> int:
     handler = {"cells": cmd_cells, "size": cmd_size, "port": cmd_port, "check": cmd_check, "report": cmd_report,
-               "show": cmd_show}[cfg.command]
+               "show": cmd_show, "train": cmd_train}[cfg.command]
     try:
         code = handler(cfg)
     except (UsageError, PdkError, FileNotFoundError) as e:
@@ -310,6 +340,17 @@ def _app(cfg: DictConfig) -> int:
         # hydra.main swallows return values; leave with the status ourselves
         sys.exit(code)
     return code
+
+
+def _rewrite_train(arg: str) -> str:
+    """``nbcell train``: ``source=A`` / ``source=[A,B]`` name the training libraries and ``out=`` the run
+    folder (``train.sources``, ``train.out``)."""
+    if arg.startswith("source="):
+        val = arg.removeprefix("source=")
+        return "train.sources=" + (val if val.startswith("[") else f"[{val}]")
+    if arg.startswith("out="):
+        return "train." + arg
+    return arg
 
 
 def _rewrite(arg: str) -> list[str]:
@@ -342,6 +383,8 @@ def main(argv: list[str] | None = None) -> None:
     for a in argv:
         if cmd == "show" and "=" not in a and not a.startswith("-"):
             a = f"name={a}"  # nbcell show NAME: the cell name may come first, without name=
+        if cmd == "train":
+            a = _rewrite_train(a)
         args.extend(_rewrite(a))
     if "-m" in flags or "--multirun" in flags:
         args.append(_dirname_keys(args))

@@ -24,7 +24,8 @@ from nbcell.layout import LayoutError, generate
 from nbcell.layout.frame import fit_rows
 from nbcell.netlist import Cell
 from nbcell.pdk import Process
-from nbcell.policies import Policy, Problem, get
+from nbcell.env import TooLarge
+from nbcell.policies import Policy, Problem, RLUnavailable, get
 from nbcell.reference import base_name
 from nbcell.sizing import SizingError, SizingRule, check_sized, size_cell
 
@@ -48,6 +49,7 @@ class CellResult:
     reference_width_um: float | None = None
     seconds: float = 0.0
     policy: str | None = None
+    layout_style: str | None = None  # gridded | gridded m3 (Metal3 used) | free-grid | special
     error: str | None = None
 
 
@@ -84,6 +86,7 @@ def port_cell(cell: Cell, job: PortJob, out: Path) -> tuple[CellResult, kdb.Layo
         gen, res.policy = _layout(sized, job)
         layout = gen.layout
         res.width_um, res.height_um, res.lower_bound_um = gen.width_um, gen.height_um, gen.lower_bound_um
+        res.layout_style = gen.style
         cell_dir = out / "cells" / cell.name
         write_bytes_atomic(cell_dir / f"{cell.name}.gds", gds_bytes(layout, [gen.top]))
         lef = lefw.macro(sized, job.target, gen.width_um, gen.pins, gen.obstructions)
@@ -104,17 +107,29 @@ def port_cell(cell: Cell, job: PortJob, out: Path) -> tuple[CellResult, kdb.Layo
 
 
 def _layout(sized: Cell, job: PortJob):
-    """Place with the job's policy; fall back to the greedy placement when its layout cannot be routed."""
+    """Place with the job's policy; fall back to the greedy placement when its layout cannot be routed.
+
+    The RL agent hands over its next-best distinct placements too, tried in turn before the
+    fallback; a cell it cannot place (no checkpoint, too many fingers, no finished episode, every
+    placement too congested to route) gets the greedy placement. Its fallbacks are recorded as
+    ``greedy (rl fallback)``."""
     if not sized.transistors:
         return generate(sized, job.target, job.seed), "special"
-    problem = Problem.of(sized, job.target)
-    sol = _policy(job.policy).solve(problem, job.seed)
+    fallback = "greedy (rl fallback)" if job.policy == "rl" else "greedy"
     try:
-        return generate(sized, job.target, job.seed, placement=sol.placement), sol.policy
-    except LayoutError:
-        if job.policy == "greedy":
+        problem = Problem.of(sized, job.target)
+        sol = _policy(job.policy).solve(problem, job.seed)
+    except (RLUnavailable, TooLarge):
+        if job.policy != "rl":
             raise
-        return generate(sized, job.target, job.seed), "greedy"
+        return generate(sized, job.target, job.seed), fallback
+    for placement in [sol.placement, *getattr(sol, "alternatives", ())]:
+        try:
+            return generate(sized, job.target, job.seed, placement=placement), sol.policy
+        except LayoutError:
+            if job.policy == "greedy":
+                raise
+    return generate(sized, job.target, job.seed), fallback
 
 
 def run_port(cells: list[Cell], job: PortJob, out: Path, library: str, source: str,

@@ -46,6 +46,7 @@ def test_summary_contract(ported: Path) -> None:
         assert r["drc_violations"] == 0 and r["lvs_match"] and r["pins_ok"]
         assert r["height_um"] == 3.92 and r["width_um"] >= r["lower_bound_um"] > 0
         assert round(r["width_um"] / 0.56, 6).is_integer()
+        assert r["layout_style"] == "gridded"  # two metals suffice for a simple gate
 
 
 def test_outputs(ported: Path) -> None:
