@@ -123,7 +123,7 @@ def _layout(sized: Cell, job: PortJob):
         if job.policy != "rl":
             raise
         return generate(sized, job.target, job.seed), fallback
-    for placement in [sol.placement, *getattr(sol, "alternatives", ())]:
+    for placement in [sol.placement, *sol.alternatives]:
         try:
             return generate(sized, job.target, job.seed, placement=placement), sol.policy
         except LayoutError:

@@ -11,8 +11,8 @@ import klayout.db as db
 
 from nbcell.layout.ir import Placement
 from nbcell.layout.maze import MazeError, NetWires, route_tracks
-from nbcell.layout.rules import LayoutError
-from nbcell.layout.tracks import TrackFrame, build_track_frame
+from nbcell.layout.rules import LayoutError, load_rules
+from nbcell.layout.tracks import Dims, TrackFrame, build_track_frame
 from nbcell.netlist import Cell
 from nbcell.pdk import Process
 
@@ -191,7 +191,7 @@ def route_placement(cell: Cell, process: Process, placement: Placement, seed: in
     """Frame and route ``placement`` on the first two metals, inserting empty gate columns where
     congestion remains; failing that, on three metals (with fewer extra columns): a wider cell
     is preferred to a third metal that blocks the chip's routing over the cell."""
-    third = build_track_frame(cell, process, placement).dims.third_metal
+    third = Dims.of(process, load_rules(process)).third_metal
     last: Exception | None = None
     for third_metal, inserts in ((False, MAX_INSERTS), (True, MAX_INSERTS_THIRD)) if third else ((False, MAX_INSERTS),):
         pl = placement

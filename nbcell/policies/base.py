@@ -9,7 +9,7 @@ router and the geometry take. Every policy is deterministic under a seed.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import ClassVar
 
@@ -56,6 +56,8 @@ class Solution:
     env_return: float
     actions: list[int]
     policy: str
+    #: further placements, best first, for the layout step to try when ``placement`` does not route
+    alternatives: list[Placement] = field(default_factory=list)
 
 
 @lru_cache(maxsize=None)

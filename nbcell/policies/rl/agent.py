@@ -18,7 +18,7 @@ limit); ``nbcell port`` then falls back to the baseline.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,11 +38,6 @@ PACKAGED = Path(__file__).parent / "trained"
 
 class RLUnavailable(RuntimeError):
     """The agent cannot place this cell; the caller falls back to the baseline."""
-
-
-@dataclass
-class RLSolution(Solution):
-    alternatives: list[Placement] = field(default_factory=list)
 
 
 def checkpoint_path() -> Path:
@@ -161,7 +156,7 @@ class RL(Policy):
 
     name = "rl"
 
-    def solve(self, problem: Problem, seed: int = 0) -> RLSolution:
+    def solve(self, problem: Problem, seed: int = 0) -> Solution:
         if problem.size > self.max_bucket:
             raise RLUnavailable(f"cell {problem.cell.name}: bucket {problem.size} above the agent's {self.max_bucket}")
         cfg, params, _ = load_policy(str(self.checkpoint or checkpoint_path()))
@@ -193,4 +188,4 @@ class RL(Policy):
         picks = picks[: self.alternatives + 1]
         best, placement = picks[0]
         actions = [int(a) for a in acts[best] if a < env.num_actions(problem.size)]
-        return RLSolution(placement, float(rets[best]), actions, self.name, [pl for _, pl in picks[1:]])
+        return Solution(placement, float(rets[best]), actions, self.name, [pl for _, pl in picks[1:]])
