@@ -138,6 +138,7 @@ def cmd_size(cfg: DictConfig) -> int:
 def cmd_port(cfg: DictConfig) -> int:
     """The main job: read -> size -> place -> route -> geometry -> DRC/LVS, ``out/summary.json``."""
     from nbcell.batch import LibraryInput, run_batch  # klayout and jax are only needed here
+    from nbcell.layout.gridded import ROUTERS
     from nbcell.port import PortJob
     from nbcell.reference import reference_widths
 
@@ -145,10 +146,13 @@ def cmd_port(cfg: DictConfig) -> int:
     tgt = _target(cfg)
     rule = SizingRule(cfg.sizing.width, cfg.sizing.length, float(cfg.sizing.scale))
     refs = reference_widths(cfg.reference) if cfg.reference else {}
+    router = str(cfg.get("router", "maze"))
+    if router not in ROUTERS:
+        raise UsageError(f"router={router}: one of {', '.join(ROUTERS)}")
     libs = []
     for path in source_paths(cfg):
         res = read_source(cfg, path)
-        job = PortJob(res.process, tgt, cfg.policy.name, int(cfg.seed), rule, refs)
+        job = PortJob(res.process, tgt, cfg.policy.name, int(cfg.seed), rule, refs, router)
         libs.append(LibraryInput(res.name, path, res.cells, [(e.name, e.error) for e in res.errors], job))
     if len({lib.name for lib in libs}) < len(libs):
         raise UsageError(f"source: libraries {', '.join(lib.name for lib in libs)}: each may be given once")

@@ -19,6 +19,7 @@ from nbcell.atomic import write_bytes_atomic, write_text_atomic
 from nbcell.cdl import cell_cdl
 from nbcell.drc.check import check_cell
 from nbcell.gds import gds_bytes
+from nbcell.jaxcache import enable_compile_cache
 from nbcell import lef as lefw
 from nbcell.layout import LayoutError, generate
 from nbcell.layout.frame import fit_rows
@@ -50,6 +51,7 @@ class CellResult:
     seconds: float = 0.0
     policy: str | None = None
     layout_style: str | None = None  # gridded | gridded m3 (Metal3 used) | free-grid | special
+    router: str | None = None        # gridded style: maze | env | maze (env fallback)
     error: str | None = None
 
 
@@ -63,6 +65,7 @@ class PortJob:
     seed: int = 0
     sizing: SizingRule = SizingRule()
     references: dict[str, float] = field(default_factory=dict)
+    router: str = "maze"
 
 
 def _policy(name: str) -> Policy:
@@ -86,7 +89,7 @@ def port_cell(cell: Cell, job: PortJob, out: Path) -> tuple[CellResult, kdb.Layo
         gen, res.policy = _layout(sized, job)
         layout = gen.layout
         res.width_um, res.height_um, res.lower_bound_um = gen.width_um, gen.height_um, gen.lower_bound_um
-        res.layout_style = gen.style
+        res.layout_style, res.router = gen.style, gen.router
         cell_dir = out / "cells" / cell.name
         write_bytes_atomic(cell_dir / f"{cell.name}.gds", gds_bytes(layout, [gen.top]))
         lef = lefw.macro(sized, job.target, gen.width_um, gen.pins, gen.obstructions)
@@ -114,7 +117,8 @@ def _layout(sized: Cell, job: PortJob):
     placement too congested to route) gets the greedy placement. Its fallbacks are recorded as
     ``greedy (rl fallback)``."""
     if not sized.transistors:
-        return generate(sized, job.target, job.seed), "special"
+        return generate(sized, job.target, job.seed, router=job.router), "special"
+    enable_compile_cache()
     fallback = "greedy (rl fallback)" if job.policy == "rl" else "greedy"
     try:
         problem = Problem.of(sized, job.target)
@@ -122,14 +126,14 @@ def _layout(sized: Cell, job: PortJob):
     except (RLUnavailable, TooLarge):
         if job.policy != "rl":
             raise
-        return generate(sized, job.target, job.seed), fallback
+        return generate(sized, job.target, job.seed, router=job.router), fallback
     for placement in [sol.placement, *sol.alternatives]:
         try:
-            return generate(sized, job.target, job.seed, placement=placement), sol.policy
+            return generate(sized, job.target, job.seed, placement=placement, router=job.router), sol.policy
         except LayoutError:
             if job.policy == "greedy":
                 raise
-    return generate(sized, job.target, job.seed), fallback
+    return generate(sized, job.target, job.seed, router=job.router), fallback
 
 
 def run_port(cells: list[Cell], job: PortJob, out: Path, library: str, source: str,

@@ -35,6 +35,8 @@ class GeneratedCell:
     seconds: float = 0.0
     #: how it was drawn: "gridded" (with its routing metals, "gridded m3" on three), "free-grid", "special"
     style: str = "free-grid"
+    #: what routed it (gridded style): "maze", "env", "maze (env fallback)"
+    router: str | None = None
 
 
 def _labels(frame: Frame, routing: Routing, drawer: Drawer, top: db.Cell) -> dict:
@@ -72,8 +74,10 @@ def _um(b: db.Box, dbu: float) -> tuple[float, float, float, float]:
     return (round(b.left * dbu, 4), round(b.bottom * dbu, 4), round(b.right * dbu, 4), round(b.top * dbu, 4))
 
 
-def generate(cell: Cell, process: Process, seed: int = 0, placement: Placement | None = None) -> GeneratedCell:
-    """Place (unless a policy's ``placement`` is given), route and draw an already sized ``cell``.
+def generate(cell: Cell, process: Process, seed: int = 0, placement: Placement | None = None,
+             router: str = "maze") -> GeneratedCell:
+    """Place (unless a policy's ``placement`` is given), route (gridded style: with ``router``, see
+    :data:`nbcell.layout.gridded.ROUTERS`) and draw an already sized ``cell``.
 
     Raises :class:`LayoutError` naming the cell and the reason when it cannot be done.
     """
@@ -91,7 +95,7 @@ def generate(cell: Cell, process: Process, seed: int = 0, placement: Placement |
     grid_error = None
     if "li" not in process.template.layer_roles:
         try:
-            return _generate_gridded(cell, process, seed, placement, t0)
+            return _generate_gridded(cell, process, seed, placement, t0, router)
         except LayoutError as e:
             grid_error = e  # the free-grid generator below has more routing resources (and is slower)
     sized = cell
@@ -122,7 +126,7 @@ def generate(cell: Cell, process: Process, seed: int = 0, placement: Placement |
 
 
 def _generate_gridded(cell: Cell, process: Process, seed: int, placement: Placement | None,
-                      t0: float) -> GeneratedCell:
+                      t0: float, router: str) -> GeneratedCell:
     from nbcell.layout.gridded import draw_gridded, route_placement
     from nbcell.layout.tracks import gridded_lower_bound
 
@@ -130,7 +134,7 @@ def _generate_gridded(cell: Cell, process: Process, seed: int, placement: Placem
     if placement is None:
         placement = place(folded, process, seed)
     check_placement(folded, placement)
-    frame, wires = route_placement(folded, process, placement, seed)
+    frame, wires, routed_by = route_placement(folded, process, placement, seed, router)
     layout = db.Layout()
     layout.dbu = process.technology.dbu
     top = layout.create_cell(cell.name)
@@ -139,6 +143,7 @@ def _generate_gridded(cell: Cell, process: Process, seed: int, placement: Placem
                         gridded_lower_bound(folded, process), frame.placement, None, None, pins)
     out.obstructions = obs
     out.style = "gridded m3" if any(w.vias2 for w in wires.values()) else "gridded"
+    out.router = routed_by
     out.seconds = time.perf_counter() - t0
     return out
 

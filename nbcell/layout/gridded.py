@@ -186,11 +186,21 @@ def _insert_empty(pl: Placement, at: int) -> Placement:
     return Placement(pl.n[:at] + (None,) + pl.n[at:], pl.p[:at] + (None,) + pl.p[at:])
 
 
-def route_placement(cell: Cell, process: Process, placement: Placement, seed: int = 0
-                    ) -> tuple[TrackFrame, dict[str, NetWires]]:
+#: routers: the host PathFinder (``maze``), or the routing env's reference policy with the host
+#: router as the fallback on the same frame (``env``)
+ROUTERS = ("maze", "env")
+
+
+def route_placement(cell: Cell, process: Process, placement: Placement, seed: int = 0, router: str = "maze"
+                    ) -> tuple[TrackFrame, dict[str, NetWires], str]:
     """Frame and route ``placement`` on the first two metals, inserting empty gate columns where
     congestion remains; failing that, on three metals (with fewer extra columns): a wider cell
-    is preferred to a third metal that blocks the chip's routing over the cell."""
+    is preferred to a third metal that blocks the chip's routing over the cell.
+
+    Returns the frame, the wires and which router drew them (``maze``, ``env``, or
+    ``maze (env fallback)`` when the env's episode ended unclean and the host router did not)."""
+    if router not in ROUTERS:
+        raise LayoutError(f"unknown router {router!r} (one of {', '.join(ROUTERS)})")
     third = Dims.of(process, load_rules(process)).third_metal
     last: Exception | None = None
     for third_metal, inserts in ((False, MAX_INSERTS), (True, MAX_INSERTS_THIRD)) if third else ((False, MAX_INSERTS),):
@@ -198,7 +208,12 @@ def route_placement(cell: Cell, process: Process, placement: Placement, seed: in
         for attempt in range(inserts + 1):
             frame = build_track_frame(cell, process, pl)
             try:
-                return frame, route_tracks(frame, seed + attempt, third_metal=third_metal)
+                if router == "env":
+                    try:
+                        return frame, _route_env(frame, seed + attempt, third_metal), "env"
+                    except MazeError:
+                        return frame, route_tracks(frame, seed + attempt, third_metal=third_metal), "maze (env fallback)"
+                return frame, route_tracks(frame, seed + attempt, third_metal=third_metal), "maze"
             except MazeError as e:
                 last = e
                 hot = e.hot or [frame.lines // 2]
@@ -208,6 +223,16 @@ def route_placement(cell: Cell, process: Process, placement: Placement, seed: in
                 pl = _insert_empty(pl, g + (attempt % 2))
     raise LayoutError(f"cell {cell.name}: not routable with {MAX_INSERTS} extra columns"
                       f"{' or on three metals' if third else ''}; last: {last}")
+
+
+def _route_env(frame: TrackFrame, seed: int, third_metal: bool) -> dict[str, NetWires]:
+    from nbcell.env.route import GridTooLarge  # jax is only loaded when the env routes
+    from nbcell.policies.route import route_in_env
+
+    try:
+        return route_in_env(frame, seed, third_metal)
+    except GridTooLarge as e:
+        raise MazeError(f"cell {frame.cell.name}: {e}") from e
 
 
 def draw_gridded(frame: TrackFrame, wires: dict[str, NetWires], layout: db.Layout, top: db.Cell):

@@ -407,6 +407,24 @@ class Maze:
         raise MazeError(f"cell {self.f.cell.name}: routing congestion: nets {nets_bad} in conflict "
                         f"near lines {hot[:6]}", hot)
 
+    def adopt(self, routes: dict[str, tuple[list[list[int]], set[int]]]) -> dict[str, NetWires]:
+        """Take routes found elsewhere (the routing env) — per net, paths of node ids and the
+        first-metal nodes where terminals are contacted — through this router's final test:
+        every terminal reached, no conflict, every lone pad stubbed. Raises :class:`MazeError`."""
+        for net, (paths, contacts) in sorted(routes.items()):
+            self.paths[net], self.contacts[net] = [], set()
+            for p in paths:
+                self._add_path(net, p, contacts & set(p))
+        for net, sets in sorted(self.terms.items()):
+            have = self.contacts.get(net, set()) | {n for p, _ in self.paths.get(net, []) for n in p if n >= self.N}
+            missing = [s for s in sets if not s & have]
+            if missing:
+                raise MazeError(f"cell {self.f.cell.name}: net {net}: {len(missing)} terminal(s) not reached")
+        bad = self._conflicts() or self._stubs()
+        if bad:
+            raise MazeError(f"cell {self.f.cell.name}: {len(bad)} conflicts remain", sorted({self.key(n)[1] for n in bad}))
+        return {net: self.wires(net) for net in sorted(self.paths)}
+
     def wires(self, net: str) -> NetWires:
         """The drawn form of ``net``'s paths and stubs."""
         w = NetWires(net)

@@ -1,0 +1,97 @@
+"""The in-graph rule proxy: the gridded style's design-rule conflicts, counted on the grid.
+
+A cheap, dense stand-in for KLayout (which judges the drawn cell at the end):
+
+* **grid spacing** — two nets on one node (a short); first-metal pads of two nets
+  on neighbouring lines of one track; second- or third-metal shapes of two nets
+  on tracks of one line closer than the metal's space;
+* **via adjacency** — first vias of two nets closer than the cut space on
+  neighbouring lines or tracks (never, on a pitch the frame chose from the
+  rules, but counted all the same), and a first and a second via stacked at one node;
+* **line ends** — a lone first-metal pad below the minimum area with no free
+  neighbouring line to grow a stub onto;
+* terminals the search found no path to.
+
+Same checks as the host router's final conflict test (:mod:`nbcell.layout.maze`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax.numpy as jnp
+
+from nbcell.env.route.search import nxt, prev
+from nbcell.env.route.types import NO, RouteState
+
+
+class Violations(NamedTuple):
+    """Rule-proxy result. Maps are bool[NL, NT] (any layer); counts int32[]."""
+
+    spacing: jnp.ndarray
+    via: jnp.ndarray
+    line_end: jnp.ndarray
+    failed: jnp.ndarray      # int32[] terminals without a path
+    nets: jnp.ndarray        # bool[N] nets involved in any violation
+
+    @property
+    def map(self) -> jnp.ndarray:
+        return self.spacing | self.via | self.line_end
+
+    @property
+    def total(self) -> jnp.ndarray:
+        return (jnp.sum(self.spacing) + jnp.sum(self.via) + jnp.sum(self.line_end) + self.failed).astype(jnp.int32)
+
+
+def _others_near(x: jnp.ndarray, axis: int, close_prev=None, close_next=None) -> jnp.ndarray:
+    """Per net (bool[N, NL, NT]): another net holds ``x`` at a neighbour along ``axis`` (1 lines,
+    2 tracks), where close."""
+    tot = x.sum(0).astype(jnp.int32)
+    xi = x.astype(jnp.int32)
+    lo = prev(tot, axis - 1, 0)[None] - prev(xi, axis, 0)
+    hi = nxt(tot, axis - 1, 0)[None] - nxt(xi, axis, 0)
+    if close_prev is not None:
+        lo, hi = lo * close_prev, hi * close_next
+    return (lo + hi) > 0
+
+
+def violations(s: RouteState) -> Violations:
+    g = s.grid
+    cnt = s.use.sum(0)                         # [3, NL, NT]
+    short = jnp.any(cnt > 1, axis=0)
+    pad_sp = s.pads & _others_near(s.pads, 1)
+    c1p, c1n = prev(g.close1, 0, False), g.close1
+    c2p, c2n = prev(g.close2, 0, False), g.close2
+    m1_sp = s.use[:, 1] & _others_near(s.use[:, 1], 2, c1p, c1n)
+    m2_sp = s.use[:, 2] & _others_near(s.use[:, 2], 2, c2p, c2n)
+    spacing_n = pad_sp | m1_sp | m2_sp         # [N, NL, NT]
+    spacing = short | jnp.any(spacing_n, axis=0)
+
+    vp, vn = prev(g.via_close_track, 0, False), g.via_close_track
+    via_n = s.via1 & ((_others_near(s.via1, 1) & g.via_close_line) | _others_near(s.via1, 2, vp, vn))
+    stacked = jnp.any(s.via1, 0) & jnp.any(s.via2, 0)
+    via = jnp.any(via_n, 0) | stacked
+
+    use0 = s.use[:, 0]
+    joined = (s.e0h | prev(s.e0h, 1, False) | s.e0v | prev(s.e0v, 2, False)
+              | (use0 & (prev(use0, 1, False) | nxt(use0, 1, False))))
+    N = use0.shape[0]
+    own_fixed = g.fixed[None] == jnp.arange(N)[:, None, None]
+    lone = use0 & ~joined & ~s.drop & ~own_fixed & ~g.grow[None, None, :] & g.needs_stub
+    free = g.m0_ok & (cnt[0] == 0)
+    room_of = lambda f: f & ((g.fixed == NO)[None] | own_fixed)  # noqa: E731
+    room = room_of(prev(free, 0, False)[None]) | room_of(nxt(free, 0, False)[None])
+    line_end_n = lone & ~room
+    line_end = jnp.any(line_end_n, 0)
+
+    bad = spacing | via | line_end
+    failed_t = s.failed & (g.term_net != NO)
+    nets = (jnp.any(s.use & bad[None, None], axis=(1, 2, 3)) | jnp.any(line_end_n, axis=(1, 2))
+            | jnp.zeros(N, bool).at[jnp.where(failed_t, g.term_net, N)].set(True, mode="drop"))
+    return Violations(spacing, via, line_end, jnp.sum(failed_t).astype(jnp.int32), nets)
+
+
+def wirelength(s: RouteState) -> jnp.ndarray:
+    """Wire segments plus two per via, all nets (int32[])."""
+    segs = sum(jnp.sum(x) for x in (s.e0h, s.e0v, s.e1h, s.e1v, s.e2h))
+    return (segs + 2 * (jnp.sum(s.via1) + jnp.sum(s.via2))).astype(jnp.int32)
