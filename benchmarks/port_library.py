@@ -1,14 +1,15 @@
 """Port a library with the real ``nbcell port`` job and print the issue's figures as a table.
 
     .venv/bin/python benchmarks/port_library.py SOURCE [--target gf180mcu_7t] [--jobs 2]
-        [--timeout 300] [--cells GLOB] [--reference LIBDIR] [--out DIR] [--analyze]
+        [--timeout 300] [--cells GLOB] [--reference LIBDIR] [--router maze|env] [--out DIR] [--analyze]
 
 SOURCE is anything ``nbcell port source=`` takes (``builtin``, a library folder such as
 ``$NBCELL_CELLLIBS/gf180mcu_fd_sc_mcu7t5v0``). With ``--reference`` (default: SOURCE when it is
 the target's own foundry library) each cell's width is compared with the foundry cell's LEF
 SIZE. ``--analyze`` only reads an existing ``OUT/summary.json``. Prints: clean rate, failures
 by reason, width against the foundry cells (share as narrow or narrower, median ratio) and
-against the lower bound (share at the bound), seconds per cell (median, p95).
+against the lower bound (share at the bound), seconds per cell (median, p95), and which router
+drew the clean cells (``--router env``: the routing env, with the host router as fallback).
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ def report(summary: dict, wall: float | None) -> None:
     styles = collections.Counter(r.get("layout_style") for r in clean if r.get("layout_style"))
     if styles:
         print(f"{'clean by layout style':>28}: " + ", ".join(f"{k} {v}" for k, v in sorted(styles.items())))
+    routers = collections.Counter(r.get("router") for r in clean if r.get("router"))
+    if routers:
+        print(f"{'clean by router':>28}: " + ", ".join(f"{k} {v}" for k, v in sorted(routers.items())))
     ref = [(r["width_um"], r["reference_width_um"]) for r in clean if r.get("reference_width_um") and r["width_um"]]
     if ref:
         ratios = [w / f for w, f in ref]
@@ -80,6 +84,7 @@ def main() -> None:
     ap.add_argument("--cells", default="*")
     ap.add_argument("--reference", default=None)
     ap.add_argument("--policy", default="greedy")
+    ap.add_argument("--router", default="maze", choices=("maze", "env"))
     ap.add_argument("--out", default=None)
     ap.add_argument("--analyze", action="store_true")
     a = ap.parse_args()
@@ -93,7 +98,7 @@ def main() -> None:
             own = process_for_library(Path(a.source).name)
             ref = a.source if own is not None and own.name == a.target else None
         cmd = [str(ROOT / ".venv/bin/nbcell"), "port", f"source={a.source}", f"target={a.target}",
-               f"policy={a.policy}", f"cells={a.cells}", f"jobs={a.jobs}", f"cell_timeout={a.timeout}",
+               f"policy={a.policy}", f"router={a.router}", f"cells={a.cells}", f"jobs={a.jobs}", f"cell_timeout={a.timeout}",
                f"out={out}"] + ([f"reference={ref}"] if ref else [])
         print("$", " ".join(cmd), flush=True)
         t0 = time.perf_counter()

@@ -51,7 +51,7 @@ class CellResult:
     seconds: float = 0.0
     policy: str | None = None
     layout_style: str | None = None  # gridded | gridded m3 (Metal3 used) | free-grid | special
-    router: str | None = None        # gridded style: maze | env | maze (env fallback)
+    router: str | None = None        # gridded style: maze | env | rl | maze (env fallback) | maze (rl fallback)
     error: str | None = None
 
 

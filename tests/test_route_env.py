@@ -140,3 +140,27 @@ def test_env_routed_cells_are_clean(tmp_path, name: str) -> None:
     res, _, _, _ = port_cell(cell, PortJob(src, tgt, router="env"), tmp_path)
     assert res.status == "clean", res.error
     assert res.router == "env" and res.lvs_match and res.pins_ok and res.drc_violations == 0
+
+
+def test_proxy_line_ends_share_no_stub_room() -> None:
+    """Two nets' lone pads two lines apart on a track whose other sides are taken: one free node
+    between them makes room for one stub only, and the proxy (like the host) flags it."""
+    p = problem("nbcell__nand2_1")
+    assert bool(p.grid.needs_stub)
+    state, _ = renv.reset(p.grid)
+    m0 = np.asarray(p.grid.m0_ok)
+    grow = np.asarray(p.grid.grow)
+    t = next(t for t in range(m0.shape[1]) if m0[:, t].any() and not grow[t])
+    c = 4
+    use, pads = state.use, state.pads
+    for net, col in ((0, c), (1, c + 2), (2, c - 1), (2, c + 3)):  # net 2 walls both outer sides
+        use = use.at[net, 0, col, t].set(True)
+    pads = pads.at[0, c, t].set(True).at[1, c + 2, t].set(True)
+    v = renv.violations(state.replace(use=use, pads=pads, contacts=pads))
+    assert int(np.asarray(v.line_end).sum()) == 2
+    # net 2 beside them is involved too: moving it makes the room
+    assert list(np.nonzero(np.asarray(v.nets))[0]) == [0, 1, 2]
+    # with net 1's pad one line further, each has a free neighbour of its own
+    use2 = use.at[1, 0, c + 2, t].set(False).at[1, 0, c + 3, t].set(True).at[2, 0, c + 3, t].set(False)
+    pads2 = pads.at[1, c + 2, t].set(False).at[1, c + 3, t].set(True)
+    assert int(np.asarray(renv.violations(state.replace(use=use2, pads=pads2)).line_end).sum()) == 0

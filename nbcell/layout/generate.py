@@ -35,7 +35,7 @@ class GeneratedCell:
     seconds: float = 0.0
     #: how it was drawn: "gridded" (with its routing metals, "gridded m3" on three), "free-grid", "special"
     style: str = "free-grid"
-    #: what routed it (gridded style): "maze", "env", "maze (env fallback)"
+    #: what routed it (gridded style): "maze", "env", "rl", "maze (env fallback)", "maze (rl fallback)"
     router: str | None = None
 
 

@@ -186,9 +186,13 @@ def _insert_empty(pl: Placement, at: int) -> Placement:
     return Placement(pl.n[:at] + (None,) + pl.n[at:], pl.p[:at] + (None,) + pl.p[at:])
 
 
-#: routers: the host PathFinder (``maze``), or the routing env's reference policy with the host
-#: router as the fallback on the same frame (``env``)
-ROUTERS = ("maze", "env")
+#: routers: the host PathFinder (``maze``); the routing env driven by its reference policy
+#: (``env``) or by the trained routing agent (``rl``), each with the host router as the fallback
+#: on the same frame
+ROUTERS = ("maze", "env", "rl")
+#: frames of one cell the env may fail on before the host router routes the rest alone (an env
+#: episode that stalls costs seconds on a large cell; the host router's attempt a fraction of that)
+ENV_ATTEMPTS = 2
 
 
 def route_placement(cell: Cell, process: Process, placement: Placement, seed: int = 0, router: str = "maze"
@@ -197,22 +201,26 @@ def route_placement(cell: Cell, process: Process, placement: Placement, seed: in
     congestion remains; failing that, on three metals (with fewer extra columns): a wider cell
     is preferred to a third metal that blocks the chip's routing over the cell.
 
-    Returns the frame, the wires and which router drew them (``maze``, ``env``, or
-    ``maze (env fallback)`` when the env's episode ended unclean and the host router did not)."""
+    Returns the frame, the wires and which router drew them (``maze``, ``env``, ``rl``, or
+    ``maze (env fallback)`` / ``maze (rl fallback)`` when the env's episode ended unclean and the
+    host router did not)."""
     if router not in ROUTERS:
         raise LayoutError(f"unknown router {router!r} (one of {', '.join(ROUTERS)})")
     third = Dims.of(process, load_rules(process)).third_metal
     last: Exception | None = None
+    env_failures = 0
     for third_metal, inserts in ((False, MAX_INSERTS), (True, MAX_INSERTS_THIRD)) if third else ((False, MAX_INSERTS),):
         pl = placement
         for attempt in range(inserts + 1):
             frame = build_track_frame(cell, process, pl)
             try:
-                if router == "env":
+                if router != "maze" and env_failures < ENV_ATTEMPTS:
                     try:
-                        return frame, _route_env(frame, seed + attempt, third_metal), "env"
+                        return frame, _route_env(frame, seed + attempt, third_metal, router), router
                     except MazeError:
-                        return frame, route_tracks(frame, seed + attempt, third_metal=third_metal), "maze (env fallback)"
+                        env_failures += 1
+                if router != "maze":
+                    return frame, route_tracks(frame, seed + attempt, third_metal=third_metal), f"maze ({router} fallback)"
                 return frame, route_tracks(frame, seed + attempt, third_metal=third_metal), "maze"
             except MazeError as e:
                 last = e
@@ -225,12 +233,18 @@ def route_placement(cell: Cell, process: Process, placement: Placement, seed: in
                       f"{' or on three metals' if third else ''}; last: {last}")
 
 
-def _route_env(frame: TrackFrame, seed: int, third_metal: bool) -> dict[str, NetWires]:
+def _route_env(frame: TrackFrame, seed: int, third_metal: bool, router: str) -> dict[str, NetWires]:
     from nbcell.env.route import GridTooLarge  # jax is only loaded when the env routes
-    from nbcell.policies.route import route_in_env
+    from nbcell.policies.route import PathFinder, route_in_env
 
+    if router == "rl":
+        from nbcell.policies.rl.route_agent import LearnedRouter
+
+        policy = LearnedRouter()
+    else:
+        policy = PathFinder()
     try:
-        return route_in_env(frame, seed, third_metal)
+        return route_in_env(frame, seed, third_metal, policy)
     except GridTooLarge as e:
         raise MazeError(f"cell {frame.cell.name}: {e}") from e
 

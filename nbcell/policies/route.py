@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import ClassVar
+from typing import Any, Callable, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -50,27 +50,66 @@ def pathfinder_action(obs: RouteObservation, grid: Grid, seed: jnp.ndarray) -> j
     return jnp.where(jnp.any(mask[:T]), jnp.argmin(connect), T + jnp.argmin(reroute)).astype(jnp.int32)
 
 
-@lru_cache(maxsize=None)
-def _rollout(horizon_cap: int):
-    """Jitted episode of the reference policy up to ``horizon`` steps (vmappable)."""
+def stall_limit(grid: Grid) -> jnp.ndarray:
+    """Reroutes without fewer violations after which an episode gives up (the host router's
+    eight passes without progress, here three reroutes per net; at least :data:`STALL_MIN`)."""
+    return jnp.maximum(3 * grid.n_nets, STALL_MIN)
 
-    def run(grid: Grid, seed: jnp.ndarray, horizon: jnp.ndarray):
+
+#: see :func:`stall_limit`
+STALL_MIN = 32
+
+
+#: act(observation, grid, aux) -> action (int32[]); ``aux`` is the policy's own (a seed, params)
+Act = Callable[[RouteObservation, Grid, Any], jnp.ndarray]
+
+
+def episode(act: Act):
+    """Jitted ``run(grid, aux, horizon) -> (final state, finished, env return)``: ``act`` chooses
+    every step, up to ``horizon`` steps, or until the rule proxy's count has not dropped for
+    :func:`stall_limit` reroutes (vmappable; compiled once per bucket)."""
+
+    def run(grid: Grid, aux, horizon: jnp.ndarray):
         state, ts = renv.reset(grid)
+        stall = stall_limit(grid)
+        big = jnp.int32(2 ** 30)
 
         def cond(cy):
-            state, ts, ret = cy
-            return ~ts.done & (state.steps < horizon) & jnp.any(ts.observation.action_mask)
+            state, ts, ret, best, since = cy
+            return (~ts.done & (state.steps < horizon) & jnp.any(ts.observation.action_mask)
+                    & (since < stall))
 
         def body(cy):
-            state, ts, ret = cy
-            a = pathfinder_action(ts.observation, grid, seed)
-            state, ts = renv.step(state, a)
-            return state, ts, ret + ts.reward
+            state, ts, ret, best, since = cy
+            state, ts = renv.step(state, act(ts.observation, grid, aux))
+            # progress counts once every terminal is connected (before, violations only grow)
+            live = jnp.all(state.done)
+            better = live & (state.n_bad < best)
+            best = jnp.where(better, state.n_bad, best)
+            since = jnp.where(better | ~live, 0, since + 1)
+            return state, ts, ret + ts.reward, best, since
 
-        state, ts, ret = jax.lax.while_loop(cond, body, (state, ts, jnp.float32(0.0)))
+        state, ts, ret, _, _ = jax.lax.while_loop(cond, body, (state, ts, jnp.float32(0.0), big, jnp.int32(0)))
         return state, ts.done, ret
 
     return jax.jit(run)
+
+
+@lru_cache(maxsize=None)
+def _pathfinder_episode():
+    return episode(pathfinder_action)
+
+
+def finish(problem: renv.RouteProblem, state: RouteState, done, ret, policy: str) -> RouteSolution:
+    """One finished episode (host arrays) as a solution; raises :class:`MazeError` naming what was
+    left when it did not finish, or when the host router's final test disagrees."""
+    state = jax.tree.map(np.asarray, state)
+    if not bool(done):
+        v = renv.violations(state)
+        raise MazeError(f"cell {problem.frame.cell.name}: routing env ({policy}) ended after {int(state.steps)} "
+                        f"steps with {int(v.total)} proxy violations, {int(np.sum(~state.done))} terminals pending",
+                        sorted({int(c) for c in np.nonzero(np.asarray(v.map))[0]}))
+    return RouteSolution(renv.to_wires(problem, state), int(state.steps), float(ret), policy)
 
 
 class RoutePolicy(ABC):
@@ -87,14 +126,8 @@ class PathFinder(RoutePolicy):
     name = "pathfinder"
 
     def route(self, problem: renv.RouteProblem, seed: int = 0) -> RouteSolution:
-        state, done, ret = _rollout(0)(problem.grid, jnp.int32(seed), jnp.int32(problem.horizon))
-        state = jax.tree.map(np.asarray, state)
-        if not bool(done):
-            v = renv.violations(state)
-            raise MazeError(f"cell {problem.frame.cell.name}: routing env ended after {int(state.steps)} steps "
-                            f"with {int(v.total)} proxy violations, {int(np.sum(~state.done))} terminals pending",
-                            sorted({int(c) for c in np.nonzero(np.asarray(v.map))[0]}))
-        return RouteSolution(renv.to_wires(problem, state), int(state.steps), float(ret), self.name)
+        state, done, ret = _pathfinder_episode()(problem.grid, jnp.int32(seed), jnp.int32(problem.horizon))
+        return finish(problem, state, done, ret, self.name)
 
 
 def route_in_env(frame: TrackFrame, seed: int = 0, third_metal: bool = False,

@@ -25,6 +25,11 @@ from nbcell.env.route.types import NO, Grid, RouteObservation, RouteState
 
 #: present-congestion factor at the start and its growth per round of reroutes (one per net)
 PRES0, PRES_GROWTH = 0.6, 1.6
+#: ... and its cap: costs must stay far below the search's ``BIG`` (unreachable) on any path
+PRES_MAX = 100.0
+#: reroutes that make one round (fewer when the cell has fewer nets): only nets in violation are
+#: rerouted, so a round of every net would grow the costs too slowly
+ROUND_NETS = 3
 #: history cost added around a violation per round of reroutes
 HIST_STEP = 0.5
 
@@ -60,9 +65,9 @@ def refresh(state: RouteState) -> RouteState:
 
 
 def pres(state: RouteState) -> jnp.ndarray:
-    """Present-congestion factor: grows by :data:`PRES_GROWTH` per round of reroutes."""
-    rounds = jnp.sum(state.reroutes) / jnp.maximum(state.grid.n_nets, 1)
-    return (PRES0 * PRES_GROWTH ** rounds).astype(jnp.float32)
+    """Present-congestion factor: grows by :data:`PRES_GROWTH` per round of reroutes, up to :data:`PRES_MAX`."""
+    rounds = jnp.sum(state.reroutes) / jnp.clip(state.grid.n_nets, 1, ROUND_NETS)
+    return jnp.minimum(PRES0 * PRES_GROWTH ** rounds, PRES_MAX).astype(jnp.float32)
 
 
 def finished(state: RouteState) -> jnp.ndarray:
@@ -141,7 +146,7 @@ def _rip(state: RouteState, n: jnp.ndarray) -> RouteState:
     clear = lambda x: x.at[n].set(False)  # noqa: E731
     b = state.bad
     near = b | prev(b, 0, False) | nxt(b, 0, False) | prev(b, 1, False) | nxt(b, 1, False)
-    bump = HIST_STEP * near.astype(jnp.float32) / jnp.maximum(g.n_nets, 1).astype(jnp.float32)
+    bump = HIST_STEP * near.astype(jnp.float32) / jnp.clip(g.n_nets, 1, ROUND_NETS).astype(jnp.float32)
     mine = g.term_net == n
     return state.replace(use=clear(state.use), pads=clear(state.pads), contacts=clear(state.contacts),
                          e0h=clear(state.e0h), e0v=clear(state.e0v), e1h=clear(state.e1h), e1v=clear(state.e1v),

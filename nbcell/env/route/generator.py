@@ -46,8 +46,8 @@ class RouteProblem:
     @property
     def horizon(self) -> int:
         """Steps that end any episode of the reference router: every terminal once, then up to
-        eight rounds of reroutes."""
-        return len(self.terminals) + 8 * max(1, len(self.nets))
+        sixteen reroutes per net."""
+        return len(self.terminals) + 16 * max(1, len(self.nets))
 
 
 def route_problem(frame: TrackFrame, third_metal: bool = False) -> RouteProblem:

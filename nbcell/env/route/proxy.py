@@ -9,7 +9,7 @@ A cheap, dense stand-in for KLayout (which judges the drawn cell at the end):
   neighbouring lines or tracks (never, on a pitch the frame chose from the
   rules, but counted all the same), and a first and a second via stacked at one node;
 * **line ends** — a lone first-metal pad below the minimum area with no free
-  neighbouring line to grow a stub onto;
+  neighbouring line to grow a stub onto that no other net's lone pad may claim;
 * terminals the search found no path to.
 
 Same checks as the host router's final conflict test (:mod:`nbcell.layout.maze`).
@@ -78,15 +78,22 @@ def violations(s: RouteState) -> Violations:
     N = use0.shape[0]
     own_fixed = g.fixed[None] == jnp.arange(N)[:, None, None]
     lone = use0 & ~joined & ~s.drop & ~own_fixed & ~g.grow[None, None, :] & g.needs_stub
+    # a free neighbouring line takes a stub, unless another net's lone pad on its far side may
+    # claim it too (the host gives stubs out one net at a time: only an unshared node is sure)
     free = g.m0_ok & (cnt[0] == 0)
+    other_lone = lone.sum(0).astype(jnp.int32)[None] - lone.astype(jnp.int32)
     room_of = lambda f: f & ((g.fixed == NO)[None] | own_fixed)  # noqa: E731
-    room = room_of(prev(free, 0, False)[None]) | room_of(nxt(free, 0, False)[None])
-    line_end_n = lone & ~room
+    left = room_of(prev(free, 0, False)[None]) & ~(prev(prev(other_lone, 1, 0), 1, 0) > 0)
+    right = room_of(nxt(free, 0, False)[None]) & ~(nxt(nxt(other_lone, 1, 0), 1, 0) > 0)
+    line_end_n = lone & ~(left | right)
     line_end = jnp.any(line_end_n, 0)
 
     bad = spacing | via | line_end
     failed_t = s.failed & (g.term_net != NO)
+    # the nets beside a cramped lone pad are part of it: moving them makes the room
+    beside = prev(line_end, 0, False) | nxt(line_end, 0, False)
     nets = (jnp.any(s.use & bad[None, None], axis=(1, 2, 3)) | jnp.any(line_end_n, axis=(1, 2))
+            | jnp.any(use0 & beside[None], axis=(1, 2))
             | jnp.zeros(N, bool).at[jnp.where(failed_t, g.term_net, N)].set(True, mode="drop"))
     return Violations(spacing, via, line_end, jnp.sum(failed_t).astype(jnp.int32), nets)
 

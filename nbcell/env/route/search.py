@@ -229,7 +229,18 @@ def search(state: RouteState, grid: Grid, n: jnp.ndarray, pres: jnp.ndarray, src
     return Found(path, end, to_rail, ok & path.ok)
 
 
+#: extra cost of a lone pad with no sure room for its minimum-area stub
+NO_STUB = 4.0
+
+
 def cheapest_pad(state: RouteState, grid: Grid, n: jnp.ndarray, pres: jnp.ndarray, nodes: jnp.ndarray) -> jnp.ndarray:
-    """Index (line * NT + track) of the least crowded of ``nodes`` (bool[NL, NT]) as a pad of net ``n``."""
+    """Index (line * NT + track) of the least crowded of ``nodes`` (bool[NL, NT]) as a lone pad of
+    net ``n``: one with a free neighbouring line for its stub (that no other pad may claim) preferred."""
     c = costs(state, grid, n, pres, nodes)
-    return jnp.argmin(jnp.where(nodes, c.pad0, 2 * BIG).ravel())
+    others = state.use[:, 0].sum(0) - state.use[n, 0].astype(jnp.int32)
+    free = grid.m0_ok & (others == 0) & ((grid.fixed == NO) | (grid.fixed == n))
+    pads = (state.pads.sum(0) - state.pads[n].astype(jnp.int32)) > 0
+    room = ((prev(free, 0, False) & ~prev(prev(pads, 0, False), 0, False))
+            | (nxt(free, 0, False) & ~nxt(nxt(pads, 0, False), 0, False)))
+    extra = jnp.where(room | ~grid.needs_stub | grid.grow[None, :], 0.0, NO_STUB)
+    return jnp.argmin(jnp.where(nodes, c.pad0 + extra, 2 * BIG).ravel())

@@ -50,13 +50,11 @@ def load_policy(path: str) -> tuple[NetConfig, dict, dict]:
     """(network config, params, meta) of the newest checkpoint at ``path`` (cached per process)."""
     from nbcell.policies.rl import checkpoint
 
-    p = Path(path)
-    if checkpoint.latest_step(p) is None:
-        raise RLUnavailable(f"no RL checkpoint at {p}")
-    meta = checkpoint.restore_meta(p)
-    cfg = NetConfig(**meta["net"])
-    like = init_params(cfg, abstract=True)
-    params, _, meta = checkpoint.restore(p, like)
+    def like_of(meta):
+        cfg = NetConfig(**meta["net"])
+        return cfg, init_params(cfg, abstract=True)
+
+    cfg, params, meta = checkpoint.load_params(Path(path), like_of, RLUnavailable)
     return cfg, jax.device_put(params), meta
 
 

@@ -72,6 +72,17 @@ def restore(directory: Path, params_like, opt_like=None, step: int | None = None
     return _fresh(got.params), opt, dict(got.meta)
 
 
+def load_params(directory: Path, like_of, missing: type[Exception] = FileNotFoundError):
+    """(network config, params, meta) of the newest checkpoint in ``directory``; ``like_of(meta)``
+    gives the network config and the abstract params to restore into. Raises ``missing`` when there
+    is no checkpoint."""
+    if latest_step(directory) is None:
+        raise missing(f"no checkpoint at {directory}")
+    cfg, like = like_of(restore_meta(directory))
+    params, _, meta = restore(directory, like)
+    return cfg, params, meta
+
+
 def _fresh(tree):
     """Restored arrays come committed to a device, which makes every jitted function that takes
     them compile again; plain uncommitted copies hit the compiled code of a fresh state."""

@@ -75,6 +75,24 @@ def width_of(states: env.State) -> jnp.ndarray:
     return jnp.max(states.cursor, axis=-1)
 
 
+def gae_advantages(reward, value, alive, term, gamma: float, lam: float) -> jnp.ndarray:
+    """Generalised advantage estimates, float32[T, E], from per-step rewards and values
+    (float32[T, E]); ``alive`` (bool[T, E]) marks steps that count, ``term`` steps that end an
+    episode (no bootstrap past them)."""
+
+    def back(carry, x):
+        adv_next, v_next = carry
+        r, v, a, t = x
+        cont = 1.0 - t.astype(jnp.float32)
+        delta = r + gamma * v_next * cont - v
+        adv = jnp.where(a, delta + gamma * lam * cont * adv_next, 0.0)
+        return (adv, v), adv
+
+    zero = jnp.zeros(reward.shape[1], jnp.float32)
+    _, adv = jax.lax.scan(back, (zero, zero), (reward, value, alive, term), reverse=True)
+    return adv
+
+
 def make_optimizer(cfg: PPOConfig) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.lr, eps=1e-5))
 
@@ -145,19 +163,7 @@ def _compiled_train(net, cfg: PPOConfig):
         return jax.lax.scan(body, state, jax.random.split(key, T))
 
     def gae(rew, val, alive, term):
-        E = cfg.envs
-
-        def back(carry, x):
-            adv_next, v_next = carry
-            r, v, a, t = x
-            cont = 1.0 - t.astype(jnp.float32)
-            delta = r + cfg.gamma * v_next * cont - v
-            adv = jnp.where(a, delta + cfg.gamma * cfg.lam * cont * adv_next, 0.0)
-            return (adv, v), adv
-
-        zero = jnp.zeros(E, jnp.float32)
-        _, adv = jax.lax.scan(back, (zero, zero), (rew, val, alive, term), reverse=True)
-        return adv
+        return gae_advantages(rew, val, alive, term, cfg.gamma, cfg.lam)
 
     def loss_fn(params, mb):
         logits, value = policy_apply(net, params, mb["state"], mb["width"])

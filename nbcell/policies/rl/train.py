@@ -168,7 +168,7 @@ def run(sources: list[str], target: Process, out: Path, opts: TrainOptions, rule
     def meta_now(extra: dict | None = None) -> dict:
         return {"net": asdict(opts.net), "ppo": asdict(opts.ppo), "iteration": iteration, "bc_epochs": bc_done,
                 "grad_steps": int(ts.step), "key": [int(x) for x in np.asarray(key)], "buckets": list(train),
-                "sources": list(sources), "target": target.name, "holdout": opts.holdout, **(extra or {})}
+                "sources": [Path(x).name for x in sources], "target": target.name, "holdout": opts.holdout, **(extra or {})}
 
     def save(extra: dict | None = None) -> None:
         checkpoint.save(ckdir, iteration * 1000 + bc_done, ts.params, meta_now(extra), ts.opt_state)
