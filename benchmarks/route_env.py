@@ -123,7 +123,7 @@ def main() -> None:
     print(f"{'bucket':>9} | {'frames':>6} | {'host routed':>11} | {'env routed':>10} | {'only host':>9} | "
           f"{'only env':>8} | {'host s/frame':>12} | {'env s/frame':>11} | {'env steps':>9}")
     tot = collections.Counter()
-    for b in sorted(rows, key=str):
+    for b in sorted(rows, key=lambda b: (isinstance(b, str), str(b).zfill(4))):
         r = rows[b]
         mo, eo = sum(x[1] for x in r), sum(x[2] for x in r)
         only_m = [x[0] for x in r if x[1] and not x[2]]
