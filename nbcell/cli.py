@@ -229,9 +229,14 @@ def cmd_train(cfg: DictConfig) -> int:
     tgt = _target(cfg)
     if not t.sources:
         raise UsageError("train needs at least one training library: source=NAME or source=[A,B]")
+    agent = str(t.get("agent", "placement"))
+    if agent == "router":
+        return _train_router(cfg, tgt)
+    if agent != "placement":
+        raise UsageError(f"train.agent={agent}: placement or router")
     given = OmegaConf.to_container(t)
     known = set(TrainOptions.__dataclass_fields__)
-    unknown = sorted(set(given) - known - {"sources", "out"})
+    unknown = sorted(set(given) - known - {"sources", "out", "agent", "router"})
     if unknown:
         raise UsageError(f"train: unknown option(s) {', '.join(unknown)}")
     given.update(buckets=tuple(int(b) for b in t.buckets), seed=int(cfg.seed), net=NetConfig(**given["net"]),
@@ -243,6 +248,27 @@ def cmd_train(cfg: DictConfig) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from None
     sys.stdout.write(json.dumps({k: round(float(v), 5) for k, v in metrics.items()}) + "\n")
+    return 0
+
+
+def _train_router(cfg: DictConfig, tgt) -> int:
+    """``nbcell train train.agent=router``: the routing agent on the sources' cells (sized for the
+    target), checkpoints and metrics under ``train.out``; prints the last metrics as JSON."""
+    from nbcell.policies.rl.data import sized_cells
+    from nbcell.policies.rl.route_ppo import RoutePPOConfig, train_router
+
+    t, r = cfg.train, cfg.train.router
+    cells = [c for s in t.sources for c in sized_cells(library_path(str(s)), tgt)]
+    try:
+        meta = train_router(Path(t.out), cells, tgt.name, float(r.minutes), tuple(int(b) for b in r.buckets),
+                            tuple(int(s) for s in r.seeds), float(r.holdout), int(r.bc_iters),
+                            cfg=RoutePPOConfig(**OmegaConf.to_container(r.ppo)), bc_lr=float(r.bc_lr),
+                            ppo_lr=float(r.ppo_lr), seed=int(cfg.seed), checkpoint_every=int(r.checkpoint_every),
+                            resume=bool(t.resume), export=str(t.export) if t.export else None)
+    except (ValueError, TypeError) as e:
+        raise UsageError(f"train.router: {e}") from None
+    last = meta.get("last") or {}
+    sys.stdout.write(json.dumps({k: round(v, 5) if isinstance(v, float) else v for k, v in last.items()}) + "\n")
     return 0
 
 

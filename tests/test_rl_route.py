@@ -83,3 +83,25 @@ def test_shipped_router_routes_nand2() -> None:
     sol = LearnedRouter().route(p)
     assert sol.policy == "rl" and sol.steps >= int(p.grid.n_terms)
     assert set(sol.wires) >= set(p.maze.terms)
+
+
+def test_train_router_checkpoints_and_resumes(tmp_path) -> None:
+    """``train_router`` (what ``nbcell train train.agent=router`` runs): orbax checkpoints, a CSV row
+    per iteration, a second call resumes where the first stopped, and the export loads."""
+    from nbcell.policies.rl.route_agent import load_router
+
+    src, tgt = load_process("builtin"), load_process(TARGET)
+    cells = [fit_rows(size_cell(c, src, tgt), tgt) for c in read_library("builtin").cells
+             if c.name in ("nbcell__inv_1", "nbcell__inv_2", "nbcell__buf_1")]
+    kw = dict(cells=cells, buckets=(8,), seeds=(0,), holdout=0.0, bc_iters=1, minutes=10,
+              net_cfg=RouteNetConfig(channels=8, convs=1, dim=16, hidden=16),
+              cfg=rp.RoutePPOConfig(envs=4, horizon_factor=1, epochs=1, minibatch=16), checkpoint_every=1)
+    first = rp.train_router(tmp_path, ppo_iters=2, **kw)
+    assert (first["bc_iters"], first["ppo_iters"]) == (1, 2)
+    again = rp.train_router(tmp_path, ppo_iters=3, export=tmp_path / "export", **kw)
+    assert (again["bc_iters"], again["ppo_iters"]) == (1, 3)  # one more PPO iteration, no BC again
+    assert again["grad_steps"] > first["grad_steps"]
+    rows = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("time,phase") and [r.split(",")[1] for r in rows[1:]] == ["bc", "ppo", "ppo", "ppo"]
+    cfg, params, meta = load_router(str(tmp_path / "export"))
+    assert meta["ppo_iters"] == 3 and param_count(params) > 0

@@ -305,81 +305,109 @@ def builtin_cells(target_name: str = TARGET):
     return sized_cells("builtin", load_process(target_name))
 
 
-def train_router(out_dir: str | Path, cells=None, target: str = TARGET, minutes: float = 8.0,
+ROUTE_FIELDS = ["time", "phase", "iteration", "bucket", "seconds", "return", "finished", "steps", "steps_finished",
+                "wirelength", "pg_loss", "v_loss", "entropy", "approx_kl", "bc_loss", "bc_accuracy", "env_steps",
+                "grad_steps"]
+
+
+def train_router(out: str | Path, cells=None, target: str = TARGET, minutes: float = 8.0,
                  buckets=(16, 32), seeds=(0, 1, 2), holdout: float = 0.25, bc_iters: int = 60,
                  ppo_iters: int = 10 ** 6, net_cfg: RouteNetConfig = RouteNetConfig(),
                  cfg: RoutePPOConfig = RoutePPOConfig(), bc_lr: float = 1e-3, ppo_lr: float = 1e-4,
-                 seed: int = 0, log_every: int = 10) -> dict:
-    """Train the routing agent and export its params (orbax, :func:`nbcell.policies.rl.checkpoint.export`)
-    to ``out_dir``.
+                 seed: int = 0, log_every: int = 10, checkpoint_every: int = 10, resume: bool = True,
+                 export: str | Path | None = None) -> dict:
+    """Train the routing agent into ``out``: orbax checkpoints (params, optimizer, progress) in
+    ``out/ckpt`` — a later call with the same ``out`` resumes from the newest — and one CSV row per
+    iteration and bucket in ``out/metrics.csv``; ``export``: also write the params alone there
+    (:func:`nbcell.policies.rl.checkpoint.export`, what ``nbcell/policies/rl/trained_router`` holds).
 
     ``cells``: sized cells (default: the built-in library sized for ``target``); a hashed share
     ``holdout`` of their names is never trained on. Phase 1: ``bc_iters`` rounds of behaviour
     cloning per bucket (``beta`` from 1 to 0.5: DAgger); phase 2: PPO, round-robin over the
-    buckets, until ``ppo_iters`` or the wall-time budget ``minutes`` (both phases) is spent.
-    Returns a summary (also saved as the checkpoint's meta).
+    buckets, until ``ppo_iters`` (counted across resumes) or this call's wall-time budget
+    ``minutes`` is spent. Returns a summary (also the checkpoint's meta).
     """
     from nbcell.pdk import load_process
     from nbcell.policies.rl import checkpoint
+    from nbcell.policies.rl.train import _Csv
 
     t_start = time.perf_counter()
+    out = Path(out)
+    ckpt = out / "ckpt"
     tgt = load_process(target)
     cells = builtin_cells(target) if cells is None else cells
     train_cells = [c for c in cells if not held_out(c.name, holdout)]
     probs = route_problems(train_cells, tgt, seeds, buckets)
+    if not probs:
+        raise ValueError(f"no training frame in the buckets {list(buckets)}")
     grids = {b: stack_grids([p.grid for p in ps]) for b, ps in probs.items()}
     net = make_route_net(net_cfg)
     example = probs[min(probs)][0].grid
     ts = init_state(net_cfg, cfg, example, seed)
+    key = jax.random.PRNGKey(seed)
+    bc_done = ppo_done = 0
+    if resume and checkpoint.latest_step(ckpt) is not None:
+        params, opt_state, prior = checkpoint.restore(ckpt, ts.params, ts.opt_state)
+        ts = TrainState(params, opt_state, jnp.int32(prior["grad_steps"]))
+        bc_done, ppo_done = int(prior["bc_iters"]), int(prior["ppo_iters"])
+        key = jnp.asarray(prior["key"], jnp.uint32)
+        log.info("route train: resumed from %s (behaviour cloning %d, PPO %d iterations)", ckpt, bc_done, ppo_done)
     bcs = {b: make_route_bc(net, cfg, g, bc_lr) for b, g in grids.items()}
     ppos = {b: make_route_train(net, cfg, g, ppo_lr) for b, g in grids.items()}
-    key = jax.random.PRNGKey(seed)
+    csv = _Csv(out / "metrics.csv", ROUTE_FIELDS)
     history = []
     deadline = t_start + 60.0 * minutes
     log.info("route train: %s frames, %d params", {b: len(p) for b, p in probs.items()}, param_count(ts.params))
+
+    def meta_now() -> dict:
+        return {"net": net_cfg.to_dict(), "ppo": cfg.to_dict(), "target": target, "buckets": list(grids),
+                "frames": {str(b): len(p) for b, p in probs.items()}, "seeds": list(seeds), "holdout": holdout,
+                "holdout_salt": HOLDOUT_SALT,
+                "train_cells": sorted({p.frame.cell.name for ps in probs.values() for p in ps}),
+                "bc_iters": bc_done, "ppo_iters": ppo_done, "bc_lr": bc_lr, "ppo_lr": ppo_lr,
+                "grad_steps": int(ts.step), "key": [int(x) for x in np.asarray(key)],
+                "seconds": time.perf_counter() - t_start, "params": param_count(ts.params),
+                "last": {k: v for k, v in (history[-1] if history else {}).items()}}
+
+    def save() -> None:
+        checkpoint.save(ckpt, bc_done + ppo_done, jax.device_get(ts.params), meta_now(),
+                        jax.device_get(ts.opt_state))
 
     def record(phase, it, b, m, dt):
         m = {k: float(v) for k, v in m.items()}
         m.update(phase=phase, iteration=it, bucket=b, seconds=dt)
         history.append(m)
+        csv.row(time=round(time.perf_counter() - t_start, 2), **m)
         if it % log_every == 0:
             log.info("route %s %d b%d: %s", phase, it, b, {k: round(v, 3) for k, v in m.items()
                                                           if isinstance(v, float)})
 
-    bc_done = 0
-    for it in range(bc_iters):
-        if time.perf_counter() > deadline:
-            break
-        beta = 1.0 - 0.5 * it / max(bc_iters - 1, 1)
+    while bc_done < bc_iters and time.perf_counter() < deadline:
+        beta = 1.0 - 0.5 * bc_done / max(bc_iters - 1, 1)
         for b in grids:
             key, k = jax.random.split(key)
             t0 = time.perf_counter()
-            ts_bc, m = bcs[b](ts, k, beta)
-            jax.block_until_ready(ts_bc.params)
-            ts = ts_bc
-            record("bc", it, b, m, time.perf_counter() - t0)
-        bc_done = it + 1
-    # PPO: a fresh optimizer at the PPO learning rate
-    ts = TrainState(ts.params, make_optimizer(cfg, 1.0).init(ts.params), ts.step)
-    ppo_done = 0
-    for it in range(ppo_iters):
-        if time.perf_counter() > deadline:
-            break
+            ts, m = bcs[b](ts, k, beta)
+            jax.block_until_ready(ts.params)
+            record("bc", bc_done, b, m, time.perf_counter() - t0)
+        bc_done += 1
+        if bc_done == bc_iters:
+            # PPO: a fresh optimizer at the PPO learning rate
+            ts = TrainState(ts.params, make_optimizer(cfg, 1.0).init(ts.params), ts.step)
+            save()
+    while bc_done >= bc_iters and ppo_done < ppo_iters and time.perf_counter() < deadline:
         for b in grids:
             key, k = jax.random.split(key)
             t0 = time.perf_counter()
             ts, m = ppos[b](ts, k)
             jax.block_until_ready(ts.params)
-            record("ppo", it, b, m, time.perf_counter() - t0)
-        ppo_done = it + 1
-    elapsed = time.perf_counter() - t_start
-    meta = {"net": net_cfg.to_dict(), "ppo": cfg.to_dict(), "target": target, "buckets": list(grids),
-            "frames": {str(b): len(p) for b, p in probs.items()}, "seeds": list(seeds), "holdout": holdout,
-            "holdout_salt": HOLDOUT_SALT,
-            "train_cells": sorted({p.frame.cell.name for ps in probs.values() for p in ps}),
-            "bc_iters": bc_done, "ppo_iters": ppo_done, "bc_lr": bc_lr, "ppo_lr": ppo_lr, "seconds": elapsed,
-            "params": param_count(ts.params),
-            "last": {k: v for k, v in (history[-1] if history else {}).items()}}
-    checkpoint.export(Path(out_dir), jax.device_get(ts.params), meta)
+            record("ppo", ppo_done, b, m, time.perf_counter() - t0)
+        ppo_done += 1
+        if ppo_done % checkpoint_every == 0:
+            save()
+    save()
+    meta = meta_now()
+    if export:
+        checkpoint.export(Path(export), jax.device_get(ts.params), meta)
     meta["history"] = history
     return meta

@@ -66,11 +66,11 @@ class TrainOptions:
 
 
 class _Csv:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, fields: list[str] = FIELDS):
         path.parent.mkdir(parents=True, exist_ok=True)
         new = not path.exists()
         self.f = path.open("a", newline="")
-        self.w = csv.DictWriter(self.f, FIELDS, extrasaction="ignore")
+        self.w = csv.DictWriter(self.f, fields, extrasaction="ignore")
         if new:
             self.w.writeheader()
 
