@@ -30,7 +30,6 @@ sys.path.insert(0, str(ROOT))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
 
 from nbcell.cli import library_path  # noqa: E402
 from nbcell.env import route as renv  # noqa: E402

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nbcell.env.route.types import NO, Grid, RouteState
-from nbcell.layout.maze import Maze, MazeError, NetWires
+from nbcell.layout.maze import Maze, NetWires
 from nbcell.layout.tracks import TrackFrame
 
 BUCKETS = (8, 16, 32, 64, 128, 256)
