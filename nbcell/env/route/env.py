@@ -75,7 +75,8 @@ def finished(state: RouteState) -> jnp.ndarray:
 
 
 def action_mask(state: RouteState) -> jnp.ndarray:
-    """bool[2T]: connect a terminal not done; once all are, reroute a net in violation."""
+    """bool[2T]: connect a terminal not done; once all are, reroute a net the rule proxy involves
+    (in a violation, or beside a lone pad that has no room for its stub)."""
     g = state.grid
     connect = ~state.done
     net_ok = jnp.arange(g.terminals) < g.n_nets
