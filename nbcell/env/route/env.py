@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from nbcell.env.route.proxy import violations, wirelength
 from nbcell.env.route.reward import potential
-from nbcell.env.route.search import cheapest_pad, nxt, prev, search
+from nbcell.env.route.search import cheapest_pad, costs, nxt, prev, search
 from nbcell.env.route.types import NO, Grid, RouteObservation, RouteState
 
 #: present-congestion factor at the start and its growth per round of reroutes (one per net)
@@ -106,10 +106,11 @@ def _connect(state: RouteState, a: jnp.ndarray) -> RouteState:
     src_rail = jnp.where(started, tree_rail, is_rail)
     tgt0 = jnp.where(started, own, pend_nodes)
     tgt_rail = jnp.where(started, is_rail, pend_rail)
-    f = search(state, g, n, p, src, src_rail, tgt0, tgt_rail)
+    c = costs(state, g, n, p, tgt0)
+    f = search(c, g, n, src, src_rail, tgt0, tgt_rail)
     path = f.path
     # a single-terminal net (a pin on one diffusion or gate): its least crowded node alone
-    k = cheapest_pad(state, g, n, p, own)
+    k = cheapest_pad(c, g, n, own)
     lone = z.at[k // NT, k % NT].set(True)
     routed = f.ok & ~alone
     on = jnp.where(alone, jnp.stack([lone, z, z]), jnp.where(routed, path.on, False))
@@ -171,7 +172,7 @@ def step(state: RouteState, action: jnp.ndarray) -> tuple[RouteState, RouteStep]
     legal = (action >= 0) & (action < A) & action_mask(state)[jnp.clip(action, 0, A - 1)]
     is_reroute = action >= T
     n = jnp.where(is_reroute, jnp.clip(action - T, 0, T - 1), g.term_net[jnp.clip(action, 0, T - 1)])
-    s0 = jax.tree.map(lambda a, b: jnp.where(legal & is_reroute, a, b), _rip(state, n), state)
+    s0 = jax.lax.cond(legal & is_reroute, _rip, lambda s, _: s, state, n)
     first = jnp.where(is_reroute, _next_pending(s0, n), jnp.clip(action, 0, T - 1))
     limit = jnp.where(legal, jnp.where(is_reroute, g.net_terms[jnp.maximum(n, 0)], 1), 0)
 

@@ -65,6 +65,8 @@ class Costs(NamedTuple):
     m1: jnp.ndarray
     m2: jnp.ndarray
     pad0: jnp.ndarray     # the first-metal node as a pad (unmasked by targets)
+    others0: jnp.ndarray  # other nets on each first-metal node (count)
+    pads0: jnp.ndarray    # other nets' pads on each first-metal node (count)
 
 
 def costs(state: RouteState, grid: Grid, n: jnp.ndarray, pres: jnp.ndarray, tgt0: jnp.ndarray) -> Costs:
@@ -87,7 +89,7 @@ def costs(state: RouteState, grid: Grid, n: jnp.ndarray, pres: jnp.ndarray, tgt0
     up = jnp.where(ok0 & grid.m1_ok, COST_VIA * (1 + h[1]) * (1 + pres * (m1 + pad0 - plain0)), BIG)
     c1 = jnp.where(grid.m1_ok, (1 + h[1]) * (1 + pres * m1), BIG)
     c2 = jnp.where(grid.m2_ok, (1 + h[2]) * (1 + pres * m2), BIG)
-    return Costs(enter0, down, up, c1, c2, jnp.where(ok0, c_pad, BIG))
+    return Costs(enter0, down, up, c1, c2, jnp.where(ok0, c_pad, BIG), plain0, pads)
 
 
 def wavefront(c: Costs, grid: Grid, src: jnp.ndarray, src_rail: jnp.ndarray, rail_t: jnp.ndarray,
@@ -206,13 +208,13 @@ class Found(NamedTuple):
     ok: jnp.ndarray        # bool[] a path exists
 
 
-def search(state: RouteState, grid: Grid, n: jnp.ndarray, pres: jnp.ndarray, src: jnp.ndarray,
-           src_rail: jnp.ndarray, tgt0: jnp.ndarray, tgt_rail: jnp.ndarray) -> Found:
-    """The cheapest path of net ``n`` from the sources (``src`` bool[3, NL, NT], its rail if
-    ``src_rail``) to a target (first-metal nodes ``tgt0`` bool[NL, NT], its rail if ``tgt_rail``)."""
+def search(c: Costs, grid: Grid, n: jnp.ndarray, src: jnp.ndarray, src_rail: jnp.ndarray, tgt0: jnp.ndarray,
+           tgt_rail: jnp.ndarray) -> Found:
+    """The cheapest path of net ``n`` under its costs ``c`` (:func:`costs`, with ``tgt0`` as the
+    targets) from the sources (``src`` bool[3, NL, NT], its rail if ``src_rail``) to a target
+    (first-metal nodes ``tgt0`` bool[NL, NT], its rail if ``tgt_rail``)."""
     NL, NT = grid.shape
     rail_t = grid.net_rail[n]
-    c = costs(state, grid, n, pres, tgt0)
     rail_row = (jnp.arange(NT) == rail_t)[None, :] & tgt_rail & grid.m0_ok
     goal = jnp.minimum(jnp.where(tgt0 & ~src[0], 0.0, BIG), jnp.where(rail_row, COST_DROP, BIG))
     D = wavefront(c, grid, src, src_rail, rail_t, goal)
@@ -233,13 +235,12 @@ def search(state: RouteState, grid: Grid, n: jnp.ndarray, pres: jnp.ndarray, src
 NO_STUB = 4.0
 
 
-def cheapest_pad(state: RouteState, grid: Grid, n: jnp.ndarray, pres: jnp.ndarray, nodes: jnp.ndarray) -> jnp.ndarray:
+def cheapest_pad(c: Costs, grid: Grid, n: jnp.ndarray, nodes: jnp.ndarray) -> jnp.ndarray:
     """Index (line * NT + track) of the least crowded of ``nodes`` (bool[NL, NT]) as a lone pad of
-    net ``n``: one with a free neighbouring line for its stub (that no other pad may claim) preferred."""
-    c = costs(state, grid, n, pres, nodes)
-    others = state.use[:, 0].sum(0) - state.use[n, 0].astype(jnp.int32)
-    free = grid.m0_ok & (others == 0) & ((grid.fixed == NO) | (grid.fixed == n))
-    pads = (state.pads.sum(0) - state.pads[n].astype(jnp.int32)) > 0
+    net ``n`` (costs ``c``): one with a free neighbouring line for its stub (that no other pad may
+    claim) preferred."""
+    free = grid.m0_ok & (c.others0 == 0) & ((grid.fixed == NO) | (grid.fixed == n))
+    pads = c.pads0 > 0
     room = ((prev(free, 0, False) & ~prev(prev(pads, 0, False), 0, False))
             | (nxt(free, 0, False) & ~nxt(nxt(pads, 0, False), 0, False)))
     extra = jnp.where(room | ~grid.needs_stub | grid.grow[None, :], 0.0, NO_STUB)
