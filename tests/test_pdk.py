@@ -199,7 +199,8 @@ def test_rules_unique_and_devices_typed(tech):
 
 def test_target_device_roles():
     hd = load_process("sky130_hd")
-    assert hd.target_model("p", "svt") == "sky130_fd_pr__pfet_01v8"
+    # the hd template draws hvtp over the P row: every P flavour becomes hvt
+    assert hd.target_model("p", "svt") == "sky130_fd_pr__pfet_01v8_hvt"
     assert hd.target_model("p", "hvt") == "sky130_fd_pr__pfet_01v8_hvt"
     assert hd.target_model("n", "hv") == "sky130_fd_pr__nfet_01v8"
     assert load_process("sg13g2").all_devices["sg13_lv_nmos"].w_is_total

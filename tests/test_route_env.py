@@ -25,16 +25,16 @@ TARGET = "gf180mcu_7t"
 
 
 @lru_cache(maxsize=None)
-def sized(name: str):
-    src, tgt = load_process("builtin"), load_process(TARGET)
+def sized(name: str, target: str = TARGET):
+    src, tgt = load_process("builtin"), load_process(target)
     cell = next(c for c in read_library("builtin").cells if c.name == name)
     return fit_rows(size_cell(cell, src, tgt), tgt)
 
 
 @lru_cache(maxsize=None)
-def problem(name: str) -> renv.RouteProblem:
-    tgt = load_process(TARGET)
-    cell = sized(name)
+def problem(name: str, target: str = TARGET) -> renv.RouteProblem:
+    tgt = load_process(target)
+    cell = sized(name, target)
     return renv.route_problem(build_track_frame(cell, tgt, place(cell, tgt, 0)))
 
 
@@ -66,12 +66,20 @@ def test_bucketed_shapes() -> None:
     assert all(r or (m & np.asarray(p.grid.m0_ok)).any() for m, r in zip(tm, rail))
 
 
-def test_vmapped_random_episodes_agree_with_the_host_router() -> None:
+AGREE = {
+    TARGET: ["nbcell__nand2_2", "nbcell__nor2_2", "nbcell__aoi22_1", "nbcell__xor2_1", "nbcell__mux2_1",
+             "nbcell__maj3_1", "nbcell__nand3_1", "nbcell__oai21_2"],
+    # li1 / mcon / met1, met1 kept off the track beside its rail
+    "sky130_hd": ["nbcell__nand3_1", "nbcell__aoi21_1", "nbcell__oai21_1", "nbcell__nand2_2", "nbcell__aoi22_1",
+                  "nbcell__xor2_1", "nbcell__mux2_1", "nbcell__maj3_1"],
+}
+
+
+@pytest.mark.parametrize("target", sorted(AGREE))
+def test_vmapped_random_episodes_agree_with_the_host_router(target: str) -> None:
     """Cells of one bucket in one vmapped call; a finished episode (no proxy violation) passes the
     host router's conflict test, an unfinished one with every terminal connected fails it."""
-    names = ["nbcell__nand2_2", "nbcell__nor2_2", "nbcell__aoi22_1", "nbcell__xor2_1", "nbcell__mux2_1",
-             "nbcell__maj3_1", "nbcell__nand3_1", "nbcell__oai21_2"]
-    probs = [problem(n) for n in names]
+    probs = [problem(n, target) for n in AGREE[target]]
     size = probs[0].grid.terminals
     assert all(p.grid.terminals == size for p in probs)
     grids = jax.tree.map(lambda *x: jnp.stack(x), *[p.grid for p in probs])
@@ -132,10 +140,21 @@ def test_pathfinder_is_deterministic() -> None:
         assert a.wires[net].m0 == b.wires[net].m0 and a.wires[net].vias == b.wires[net].vias
 
 
-@pytest.mark.parametrize("name", ["nbcell__nand2_1", "nbcell__aoi21_1", "nbcell__mux2_1"])
-def test_env_routed_cells_are_clean(tmp_path, name: str) -> None:
-    """End to end through KLayout: routed by the env's reference policy, drawn, DRC 0, LVS with pins."""
-    src, tgt = load_process("builtin"), load_process(TARGET)
+def test_li_grid_keeps_the_second_metal_off_the_rail_track() -> None:
+    p = problem("nbcell__nand2_1", "sky130_hd")
+    m1 = np.asarray(p.grid.m1_ok)
+    assert p.frame.no_m1 and not m1[:, sorted(p.frame.no_m1)].any()
+    ok = [t for t in range(len(p.frame.ys)) if t not in p.frame.no_m1]
+    assert m1[p.maze.c0:p.maze.c1, ok].all()
+
+
+@pytest.mark.parametrize("target,name", [(TARGET, "nbcell__nand2_1"), (TARGET, "nbcell__aoi21_1"),
+                                         (TARGET, "nbcell__mux2_1"), ("sky130_hd", "nbcell__nand2_1"),
+                                         ("sky130_hd", "nbcell__aoi221_1")])
+def test_env_routed_cells_are_clean(tmp_path, target: str, name: str) -> None:
+    """End to end through KLayout: routed by the env's reference policy, drawn, DRC 0, LVS with pins
+    (on gf180mcu's Metal1/Metal2 and on sky130's li1/met1)."""
+    src, tgt = load_process("builtin"), load_process(target)
     cell = next(c for c in read_library("builtin").cells if c.name == name)
     res, _, _, _ = port_cell(cell, PortJob(src, tgt, router="env"), tmp_path)
     assert res.status == "clean", res.error

@@ -505,7 +505,7 @@ class _Builder:
 def row_limits(process: Process, r: Rules) -> tuple[tuple[int, int], tuple[int, int]]:
     """(y0, y1) in dbu where N and P diffusion may go: the template rows, kept clear of the
     n-well edge (N diffusion space, P diffusion enclosure) and far enough from the cell edge
-    for the gate endcap and half the poly space to the next row."""
+    for the gate endcap and half the poly space to the next row, and clear of a template npc band."""
     tpl = process.template
     to = lambda um: round(um / r.dbu)  # noqa: E731
     end_room = r.snap_up((r["poly.space"] + 1) // 2) + r["poly.endcap"]
@@ -517,6 +517,11 @@ def row_limits(process: Process, r: Rules) -> tuple[tuple[int, int], tuple[int, 
     if well is not None:
         n_hi = min(n_hi, well - r["well.ndiff_space"])
         p_lo = max(p_lo, well + r["well.pdiff_enc"])
+    npc = tpl.implants.get(tpl.layer_roles.get("npc", ""))
+    if npc is not None and r.get("npc.to_gate"):
+        # the template's npc band between the rows keeps its space to every gate (npc.4 in sky130)
+        n_hi = min(n_hi, to(npc.y0) - r["npc.to_gate"])
+        p_lo = max(p_lo, to(npc.y1) + r["npc.to_gate"])
     return (n_lo, n_hi), (p_lo, p_hi)
 
 

@@ -93,11 +93,10 @@ def generate(cell: Cell, process: Process, seed: int = 0, placement: Placement |
         return out
     _check_wells(cell, process)
     grid_error = None
-    if "li" not in process.template.layer_roles:
-        try:
-            return _generate_gridded(cell, process, seed, placement, t0, router)
-        except LayoutError as e:
-            grid_error = e  # the free-grid generator below has more routing resources (and is slower)
+    try:
+        return _generate_gridded(cell, process, seed, placement, t0, router)
+    except LayoutError as e:
+        grid_error = e  # the free-grid generator below has more routing resources (and is slower)
     sized = cell
     if placement is not None:
         cell = fit_rows(cell, process)

@@ -177,9 +177,11 @@ def finish_frame(b: _Builder) -> Frame:
     sup = b.process.supplies
     body = {sup.power, sup.ground, sup.nwell_body, sup.pwell_body}
     pins = [p for p in b.cell.pins if p not in body]
+    # a poly lane merged into a track a grid step away would sit too close to the diffusion: dropped
+    outer = {k: iy[y] for k, y in b.outer.items() if y in iy}
     return Frame(b.cell, b.process, b.r, b.placement, b.fs, b.width, b.H, b.col_x, b.rows, b.comps,
                  b.diff_nodes, b.gate_poly, grid, [iy[y] for y in gap_ys], {n: iy[y] for n, y in rail_y.items()},
-                 fixed, terms, pins, dict(b.power), b.diff_sites, {k: iy[y] for k, y in b.outer.items()})
+                 fixed, terms, pins, dict(b.power), b.diff_sites, outer)
 
 
 def _gate_channel_poly(b: _Builder, g: int, gap_ys: list[int]) -> list[tuple[str, Box]]:

@@ -1,6 +1,7 @@
 """Gridded layouts: place, build the track frame, route, draw (a ``klayout.db`` cell), label.
 
-Used for processes whose first metal is contacted directly (gf180mcu, sg13g2).
+The first routing metal is metal 1 where contacts land on it (gf180mcu, sg13g2)
+and li1 where the process has local interconnect (sky130: li1, mcon, met1).
 When a placement cannot be routed, empty gate columns are inserted where the
 conflicts remained (each one adds a line of routing room) and it is tried again.
 """
@@ -12,7 +13,7 @@ import klayout.db as db
 from nbcell.layout.ir import Placement
 from nbcell.layout.maze import MazeError, NetWires, route_tracks
 from nbcell.layout.rules import LayoutError, load_rules
-from nbcell.layout.tracks import Dims, TrackFrame, build_track_frame
+from nbcell.layout.tracks import Dims, TrackFrame, build_track_frame, routing_roles
 from nbcell.netlist import Cell
 from nbcell.pdk import Process
 
@@ -53,8 +54,7 @@ class _Draw:
             for y in s.contacts:
                 self.add("contact", (x - cut2, y - cut2, x + cut2, y + cut2))
             self.net(s.net, "m0", s.box)
-        gate_nodes = {(f.gate_line[g], t) for g, _, _ in f.gates for t, k in enumerate(f.track_kind)
-                      if k in ("cn", "cp")}
+        gate_nodes = {(f.gate_line[g], t) for g, _, _ in f.gates for t in f.channel()}
         hw0 = d.w0 // 2
         for net, w in sorted(self.wires.items()):
             for c, t in sorted(w.pads | w.contacts | set(w.grown)):
@@ -86,7 +86,10 @@ class _Draw:
             for (c0, t0), (c1, t1) in sorted(w.edges1):
                 if c0 == c1:
                     x = f.x(c0)
-                    self.net(net, "m1", (x - hw1, f.ys[t0], x + hw1, f.ys[t1]))
+                    # pads on tracks closer than the space: the wire between is as wide as they are
+                    # (a narrower one leaves notches the spacing rule flags)
+                    h = d.hx1 if f.ys[t1] - f.ys[t0] - 2 * d.hy1 < self.f.rules["m1.space"] else hw1
+                    self.net(net, "m1", (x - h, f.ys[t0], x + h, f.ys[t1]))
                 else:
                     y = f.ys[t0]
                     self.net(net, "m1", (f.x(c0) - d.hx1, y - hw1, f.x(c1) + d.hx1, y + hw1))
@@ -101,6 +104,14 @@ class _Draw:
             self._third(net, w)
         for net, (side, box) in f.rails.items():
             self.net(net, "m0", box)
+        v2 = d.via // 2
+        for net, box in f.rails_m1.items():
+            # the rail on the second metal, tied to the first metal's strip between every two lines
+            self.add("rail1", box)
+            yc = (f.rails[net][1][1] + f.rails[net][1][3]) // 2
+            for i in range(f.lines - 1):
+                xc = (f.x(i) + f.x(i + 1)) // 2
+                self.add("via1", (xc - v2, yc - v2, xc + v2, yc + v2))
 
     def _third(self, net: str, w: NetWires) -> None:
         """The third metal: pads over its vias, wires along the tracks."""
@@ -128,7 +139,7 @@ class _Draw:
         """Gate poly per finger: over the diffusion with its endcap on the rail side, into the
         channel up to the poly-contact track (or straight across for a shared gate)."""
         f, d, r = self.f, self.f.dims, self.f.rules
-        cn, cp = f.ys[f.track_kind.index("cn")], f.ys[f.track_kind.index("cp")]
+        cn, cp = (f.ys[t] for t in f.channel())
         fs = {(fg.device, fg.index): fg for fg in _fingers(f.cell)}
         to = lambda um: round(um / f.dbu)  # noqa: E731
         n_hi = max(b[3] for row, b in f.comps if row == "n") if any(row == "n" for row, _ in f.comps) else 0
@@ -152,9 +163,10 @@ class _Draw:
 
     def write(self) -> None:
         f, tpl = self.f, self.f.process.template
+        rr = routing_roles(tpl)
         names = {"diff": self.roles["diff"], "poly": self.roles["poly"], "contact": self.roles["contact"],
-                 "via1": self.roles["via1"], "m0": self.roles["m1"], "m1": self.roles["m2"],
-                 "via2": self.roles.get("via2"), "m2": self.roles.get("m3")}
+                 "via1": self.roles[rr["cut1"]], "m0": self.roles[rr["m0"]], "m1": self.roles[rr["m1"]],
+                 "rail1": self.roles[rr["m1"]], "via2": self.roles.get(rr["cut2"]), "m2": self.roles.get(rr["m2"])}
         for key, reg in self.regions.items():
             self._put(names[key], reg)
         for key, store in (("m0", self.net_m0), ("m1", self.net_m1), ("m2", self.net_m2)):
@@ -258,7 +270,8 @@ def draw_gridded(frame: TrackFrame, wires: dict[str, NetWires], layout: db.Layou
     dbu = f.dbu
     um = lambda b: (round(b.left * dbu, 4), round(b.bottom * dbu, 4), round(b.right * dbu, 4), round(b.top * dbu, 4))  # noqa: E731
     lab = layout.layer(*tech.layer(tpl.pins.label_layer))
-    m0 = tpl.layer_roles["m1"]
+    rr = routing_roles(tpl)
+    m0, m1 = tpl.layer_roles[rr["m0"]], tpl.layer_roles[rr["m1"]]
     pins: dict[str, tuple[str, list]] = {}
     for net in f.pins:
         w = wires.get(net)
@@ -273,17 +286,17 @@ def draw_gridded(frame: TrackFrame, wires: dict[str, NetWires], layout: db.Layou
             top.shapes(layout.layer(*tech.layer(tpl.pins.pin_layer))).insert(reg)
     plab = layout.layer(*tech.layer(tpl.pins.power_label_layer))
     for net, (side, box) in f.rails.items():
+        layer, box = (m1, f.rails_m1[net]) if net in f.rails_m1 else (m0, box)
         top.shapes(plab).insert(db.Text(net, db.Trans(f.width // 2, (box[1] + box[3]) // 2)))
-        pins[net] = (m0, [um(db.Box(*box))])
+        pins[net] = (layer, [um(db.Box(*box))])
         if tpl.pins.power_pin_layer:
             top.shapes(layout.layer(*tech.layer(tpl.pins.power_pin_layer))).insert(db.Box(*box))
     obs: dict[str, list] = {}
-    m1 = tpl.layer_roles["m2"]
     for net, reg in sorted(dr.net_m0.items()):
         if net not in pins:
             obs.setdefault(m0, []).extend(um(p.bbox()) for p in reg.merged().each())
     for net, reg in sorted(dr.net_m1.items()):
         obs.setdefault(m1, []).extend(um(p.bbox()) for p in reg.merged().each())
     for net, reg in sorted(dr.net_m2.items()):
-        obs.setdefault(tpl.layer_roles["m3"], []).extend(um(p.bbox()) for p in reg.merged().each())
+        obs.setdefault(tpl.layer_roles[rr["m2"]], []).extend(um(p.bbox()) for p in reg.merged().each())
     return pins, obs

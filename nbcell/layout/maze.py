@@ -68,6 +68,8 @@ class Maze:
         # tracks the first metal may use (the rest carry the second metal only)
         self.m0_tracks = [t for t, k in enumerate(f.track_kind) if k != "m2"]
         self.t_lo, self.t_hi = self.m0_tracks[0], self.m0_tracks[-1]
+        #: tracks the second metal may use (not those next to a rail drawn on it)
+        self.m1_ok = [t not in f.no_m1 for t in range(self.NT)]
         margin = lambda h, sp: -(-(h + (sp + 1) // 2) // d.pitch)  # noqa: E731
         self.c0 = max(margin(d.hx0, r["m0.space"]), margin(d.hx1, r["m1.space"]),
                       margin(d.hx2, r["m2.space"]) if self.L == 3 else 0)
@@ -145,7 +147,8 @@ class Maze:
                 yield n - 1, COST_V0
             if t < self.t_hi:
                 yield n + 1, COST_V0
-            yield n + self.NL * self.NT, COST_VIA
+            if self.m1_ok[t]:
+                yield n + self.NL * self.NT, COST_VIA
             for net in self.rails:
                 side = self.f.rails[net][0]
                 if (side == "bottom" and t == self.t_lo) or (side == "top" and t == self.t_hi):
@@ -155,9 +158,9 @@ class Maze:
                 yield n - self.NT, COST_H1
             if c + 1 < self.c1:
                 yield n + self.NT, COST_H1
-            if t > 0:
+            if t > 0 and self.m1_ok[t - 1]:
                 yield n - 1, COST_V1
-            if t + 1 < self.NT:
+            if t + 1 < self.NT and self.m1_ok[t + 1]:
                 yield n + 1, COST_V1
             if m0:
                 yield n - self.NL * self.NT, COST_VIA

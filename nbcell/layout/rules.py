@@ -46,6 +46,8 @@ RULE_IDS: dict[str, dict[str, str]] = {
         "cut1.size": "ct.1", "cut1.space": "ct.2", "m0.cut1_enc": "ct.4",
         "m1.cut1_enc": "m1.4", "m1.cut1_enc_pair": "m1.5",
         "m1.width": "m1.1", "m1.space": "m1.2", "m1.area": "m1.6",
+        "cut2.size": "via.1a", "cut2.space": "via.2", "m1.cut2_enc": "via.4a", "m1.cut2_enc_pair": "via.5a",
+        "m2.cut2_enc": "m2.4", "m2.cut2_enc_pair": "m2.5", "m2.width": "m2.1", "m2.space": "m2.2", "m2.area": "m2.6",
     },
     "sg13g2": {
         "diff.width": "Act.a", "diff.space": "Act.b", "diff.sd_ext": "Act.c", "diff.area": "Act.d",

@@ -1,13 +1,21 @@
 """The gridded cell style: every shape on a fixed grid of vertical lines and horizontal tracks.
 
-Vertical lines sit every ``pitch`` (the second metal's track pitch, 0.56 µm in
-gf180mcu) from the cell's left edge; each placement column (diffusion column
+Vertical lines sit every ``pitch`` (the vertical track pitch of the second routing
+metal, 0.56 µm in gf180mcu, else of the first: 0.46 µm li1 in sky130) from the
+cell's left edge; each placement column (diffusion column
 ``k``, gate column ``g``) takes one line, and a gate keeps at least one line
 step from its diffusion columns (more where a long gate, a width step or the
 contact-to-gate rule needs it). Horizontal tracks are chosen per process from
 the rules: contact tracks over each diffusion row, one poly-contact track
 next to each row in the channel, all at least one *track pitch* apart so any
 two pads on neighbouring tracks keep every spacing rule.
+
+With local interconnect (sky130) the first routing metal is li1, the cut to
+the second is mcon and the second is met1, which also carries the rails: a
+li1 strip under each rail is the first metal's rail, tied to it by mcons, and
+met1 keeps off the tracks next to the rails. Where the channel between the
+rows holds a single poly-contact track (sky130 hd: the npc band), a gate
+column whose N and P gates differ is split into two columns.
 
 Because every pad on the first metal is as wide as the widest enclosure needs,
 the router only has to keep two nets off neighbouring lines of one track (first
@@ -24,7 +32,7 @@ from dataclasses import dataclass, field
 from nbcell.layout.frame import _Builder as FrameBuilder, row_limits
 from nbcell.layout.ir import Finger, Placement
 from nbcell.layout.place import fingers as list_fingers
-from nbcell.layout.rules import LayoutError, Rules, load_rules
+from nbcell.layout.rules import RULE_IDS, LayoutError, Rules, load_rules
 from nbcell.netlist import Cell
 from nbcell.pdk import Process
 
@@ -58,6 +66,8 @@ class Dims:
 
     @classmethod
     def of(cls, process: Process, r: Rules) -> "Dims":
+        """Sizes from the rules; the line pitch is the template's vertical track pitch of the second
+        routing metal (else of the first) when that is wide enough, else the minimum the rules allow."""
         co, cut1 = r["co.size"], r["cut1.size"]
         e_co, e_v0, e_v1 = r.enc("m0", "co"), r.enc("m0", "cut1"), r.enc("m1", "cut1")
         hx0 = max(co // 2 + e_co.big, cut1 // 2 + e_v0.big, r["m0.width"] // 2)
@@ -68,8 +78,10 @@ class Dims:
         need = max(2 * hx1 + r["m1.space"], cut1 + r["cut1.space"], co + r["co.space"],
                    hx0 + r["m0.width"] // 2 + r["m0.space"], (2 * hx0 + r["m0.space"] + 1) // 2)
         tpl = process.template
-        tr = tpl.tracks.get(tpl.layer_roles.get("m2", ""))
-        pitch = round(tr.pitch / r.dbu) if tr is not None and tr.direction == "vertical" else 0
+        roles = routing_roles(tpl)
+        vertical = [tr for tr in (tpl.tracks.get(tpl.layer_roles.get(roles[k], "")) for k in ("m1", "m0"))
+                    if tr is not None and tr.direction == "vertical"]
+        pitch = round(vertical[0].pitch / r.dbu) if vertical else 0
         if pitch < need:
             pitch = r.snap_up(need)
         ce = co // 2 + r.co_enc("diff").big
@@ -85,6 +97,15 @@ class Dims:
                 third = dict(hx2=hx2, hy2=hy2, w2=r["m2.width"], via2=cut2)
         return cls(pitch, track, hx0, hy0, hx1, hy1, r["m0.width"], r["m1.width"], ce,
                    co // 2 + r.co_enc("poly").big, co, cut1, **third)
+
+
+def routing_roles(tpl) -> dict[str, str]:
+    """Template layer roles of the gridded style's metals and cuts: ``m0``/``m1``/``m2`` the
+    first/second/third routing metal, ``cut1``/``cut2`` the cuts between them (with local
+    interconnect: li1, met1, met2 and mcon, via; else metal 1 to 3 and via1, via2)."""
+    if "li" in tpl.layer_roles:
+        return {"m0": "li", "m1": "m1", "m2": "m2", "cut1": "mcon", "cut2": "via1"}
+    return {"m0": "m1", "m1": "m2", "m2": "m3", "cut1": "via1", "cut2": "via2"}
 
 
 @dataclass
@@ -119,7 +140,9 @@ class TrackFrame:
     height: int
     lines: int                          # vertical lines 0..lines-1 at x = i * pitch
     ys: list[int]                       # track y, bottom to top
-    track_kind: list[str]               # "n" / "cn" / "cp" / "p" / "m2" (second metal only) per track
+    #: per track: "n" / "p" over a row, "cn" / "cp" the poly-contact tracks in the channel (or one
+    #: "c" for both rows), "m2" second metal only
+    track_kind: list[str]
     diff_line: list[int]                # line of diffusion column k (0..G)
     gate_line: list[int]                # line of gate column g (0..G-1)
     comps: list[tuple[str, Box]]        # (row, box)
@@ -129,6 +152,11 @@ class TrackFrame:
     rails: dict[str, tuple[str, Box]]   # supply net -> ("bottom"/"top", rail box on the first metal)
     pins: list[str]
     fixed: dict[tuple[int, int], str] = field(default_factory=dict)  # first-metal node -> owning net
+    #: tracks the second metal may not use (too close to a rail drawn on it)
+    no_m1: frozenset[int] = frozenset()
+    #: supply net -> its rail on the second metal (local-interconnect styles; ``rails`` then holds
+    #: the first-metal strip under it)
+    rails_m1: dict[str, Box] = field(default_factory=dict)
 
     @property
     def dbu(self) -> float:
@@ -137,20 +165,54 @@ class TrackFrame:
     def x(self, line: int) -> int:
         return line * self.dims.pitch
 
+    def channel(self) -> tuple[int, int]:
+        """Track indices of the N and P poly contacts (the same track when the channel has one)."""
+        k = self.track_kind
+        return (k.index("c"), k.index("c")) if "c" in k else (k.index("cn"), k.index("cp"))
 
-def _tracks(process: Process, r: Rules, d: Dims, rail_lo: int, rail_hi: int) -> tuple[list[int], list[str]]:
-    """Track y positions: contact tracks over the rows, poly-contact tracks in the channel."""
+
+def _channel(process: Process, r: Rules, d: Dims, cl: int, ch: int) -> list[int]:
+    """Poly-contact track(s) between ``cl`` and ``ch`` (the lowest and highest a poly contact may
+    sit, dbu): two when two poly pads fit, else one, in the template's npc band if it has one."""
+    if ch - cl >= 2 * d.pad_poly + r["poly.space"] and ch - cl >= d.track:
+        return [cl, ch]
+    if ch < cl:
+        raise LayoutError(f"process {process.name}: no poly contact fits in the channel between the rows")
+    tpl = process.template
+    band = tpl.implants.get(tpl.layer_roles.get("npc", ""))
+    g = r.grid
+    if band is None:
+        return [(cl + ch) // 2 // g * g]
+    y0, y1 = round(band.y0 / r.dbu), round(band.y1 / r.dbu)
+    c = (y0 + y1) // 2 // g * g
+    enc = r.get("npc.enc")
+    if not cl <= c <= ch or c - d.cut // 2 - enc < y0 or c + d.cut // 2 + enc > y1:
+        raise LayoutError(f"process {process.name}: the npc band {band.y0}..{band.y1} µm cannot hold a poly "
+                          f"contact between the rows")
+    imp = tpl.implants.get(tpl.layer_roles.get("pimplant", ""))
+    if imp is not None and c + d.cut // 2 + r.get("co.poly_to_pimplant") > round(imp.y0 / r.dbu):
+        raise LayoutError(f"process {process.name}: a poly contact in the channel comes too close to the "
+                          f"P implant (rule {_rid(process, 'co.poly_to_pimplant')})")
+    return [c]
+
+
+def _rid(process: Process, key: str) -> str:
+    return RULE_IDS.get(process.technology.name, {}).get(key, key)
+
+
+def _tracks(process: Process, r: Rules, d: Dims, rail_lo: int, rail_hi: int, over_rails: bool = True
+            ) -> tuple[list[int], list[str]]:
+    """Track y positions: contact tracks over the rows, poly-contact tracks in the channel; with
+    ``over_rails``, second-metal-only tracks over the rails where they fit."""
     (n_lo, n_hi), (p_lo, p_hi) = row_limits(process, r)
     g = r.grid
     down = lambda v: v // g * g  # noqa: E731
     up = lambda v: -(-v // g) * g  # noqa: E731
     y_min = up(rail_lo + r["m0.space"] + d.hy0)
     y_max = down(rail_hi - r["m0.space"] - d.hy0)
-    cl = up(n_hi + r["co.poly_to_diff"] + d.cut // 2)
-    ch = down(p_lo - r["co.poly_to_diff"] - d.cut // 2)
-    if ch - cl < 2 * d.pad_poly + r["poly.space"] or ch - cl < d.track:
-        raise LayoutError(f"process {process.name}: the channel between the rows is too low for two "
-                          f"poly-contact tracks")
+    chan = _channel(process, r, d, up(n_hi + r["co.poly_to_diff"] + d.cut // 2),
+                    down(p_lo - r["co.poly_to_diff"] - d.cut // 2))
+    cl, ch = chan[0], chan[-1]
     ys, kind = [], []
     y = min(down(n_hi - d.ce), cl - d.track)
     n_tracks = []
@@ -160,8 +222,8 @@ def _tracks(process: Process, r: Rules, d: Dims, rail_lo: int, rail_hi: int) -> 
     for y in reversed(n_tracks):
         ys.append(y)
         kind.append("n")
-    ys += [cl, ch]
-    kind += ["cn", "cp"]
+    ys += chan
+    kind += ["cn", "cp"] if len(chan) == 2 else ["c"]
     y = max(up(p_lo + d.ce), ch + d.track)
     while y <= min(y_max, p_hi - d.ce):
         ys.append(y)
@@ -169,6 +231,8 @@ def _tracks(process: Process, r: Rules, d: Dims, rail_lo: int, rail_hi: int) -> 
         y += d.track
     if "n" not in kind or "p" not in kind:
         raise LayoutError(f"process {process.name}: no contact track fits over a diffusion row")
+    if not over_rails:
+        return ys, kind
     # second-metal-only tracks over the rails (no via can land there: the first metal is the
     # rail): half a space from the cell edge, so abutting rows keep the second metal's space.
     # One closer to its neighbour track than the space allows is shared with it (the router
@@ -184,13 +248,24 @@ def _tracks(process: Process, r: Rules, d: Dims, rail_lo: int, rail_hi: int) -> 
     return ys, kind
 
 
+def split_gates(pl: Placement, fingers: dict) -> Placement:
+    """``pl`` with every gate column whose N and P gates differ split in two (N first): one
+    poly-contact track cannot take both. The empty slots bridge the diffusion they interrupt."""
+    n, p = [], []
+    for a, b in zip(pl.n, pl.p):
+        if a is not None and b is not None and fingers[(a.device, a.finger)].gate != fingers[(b.device, b.finger)].gate:
+            n += [a, None]
+            p += [None, b]
+        else:
+            n.append(a)
+            p.append(b)
+    return pl if len(n) == len(pl.n) else Placement(tuple(n), tuple(p))
+
+
 class _Builder:
     def __init__(self, cell: Cell, process: Process, placement: Placement):
         if process.template is None:
             raise LayoutError(f"process {process.name} has no cell template")
-        if "li" in process.template.layer_roles:
-            raise LayoutError(f"process {process.name}: the gridded style needs contacts to the first "
-                              f"metal (no local interconnect)")
         self.cell, self.process, self.placement = cell, process, placement
         self.tpl = process.template
         self.r = load_rules(process)
@@ -202,12 +277,22 @@ class _Builder:
         sup = process.supplies
         self.row_rail = {}
         self.rails = {}
-        m0 = self.tpl.layer_roles["m1"]
+        self.rails_m1: dict[str, Box] = {}
+        roles = routing_roles(self.tpl)
+        m0, m1 = self.tpl.layer_roles[roles["m0"]], self.tpl.layer_roles[roles["m1"]]
         for rail in self.tpl.rails:
-            if rail.layer != m0:
-                raise LayoutError(f"process {process.name}: rail {rail.net} is not on the first metal")
+            y0, y1 = self.to(rail.y0), self.to(rail.y1)
             side = "bottom" if rail.y0 < self.tpl.height / 2 else "top"
-            self.rails[rail.net] = (side, (0, self.to(rail.y0), 0, self.to(rail.y1)))
+            if rail.layer == m1 and "li" in self.tpl.layer_roles:
+                # the first metal's rail is a minimum-width strip along the middle of it
+                self.rails_m1[rail.net] = (0, y0, 0, y1)
+                h = self.r["m0.width"] // 2
+                yc = (y0 + y1) // 2 // self.r.grid * self.r.grid
+                y0, y1 = yc - h, yc + h
+            elif rail.layer != m0:
+                raise LayoutError(f"process {process.name}: rail {rail.net} is on {rail.layer}, not on the "
+                                  f"first routing metal {m0}")
+            self.rails[rail.net] = (side, (0, y0, 0, y1))
             self.row_rail["n" if side == "bottom" else "p"] = rail.net
         self.supplies = {sup.power, sup.ground}
 
@@ -374,14 +459,17 @@ class _Builder:
                                       f"narrow for a contact on any track")
                 terms.append(Terminal(net, f"diffusion {row}{group[0]}", nodes))
         self.gates: list[tuple[int, str, str]] = []
-        cn, cp = self.kind.index("cn"), self.kind.index("cp")
+        cn, cp = (self.kind.index("c"),) * 2 if "c" in self.kind else (self.kind.index("cn"), self.kind.index("cp"))
         for g in range(self.G):
             fn, fp = self.finger("n", g), self.finger("p", g)
             gl = self.gate_line[g]
             if fn and fp and fn.gate == fp.gate:
                 self.gates.append((g, "np", fn.gate))
-                terms.append(Terminal(fn.gate, f"gate {g}", [(gl, cn), (gl, cp)]))
+                terms.append(Terminal(fn.gate, f"gate {g}", sorted({(gl, cn), (gl, cp)})))
                 continue
+            if fn and fp and cn == cp:
+                raise LayoutError(f"cell {self.cell.name}: gate column {g} holds two gates and the channel one "
+                                  f"poly-contact track")
             if fn:
                 self.gates.append((g, "n", fn.gate))
                 terms.append(Terminal(fn.gate, f"gate n{g}", [(gl, cn)]))
@@ -410,21 +498,31 @@ class _Builder:
                     out[(s.line, t)] = s.net
         return out
 
+    def no_m1(self) -> frozenset[int]:
+        """Tracks where a second-metal via pad would come within the space of a rail on that metal."""
+        d, sp = self.d, self.r["m1.space"]
+        return frozenset(t for t, y in enumerate(self.ys) for rb in self.rails_m1.values()
+                         if y - d.hy1 < rb[3] + sp and y + d.hy1 > rb[1] - sp)
+
 
 def build_track_frame(cell: Cell, process: Process, placement: Placement) -> TrackFrame:
     """The fixed part of a gridded layout of ``placement`` (raises :class:`LayoutError`)."""
     b = _Builder(cell, process, placement)
     lo = max(bx[3] for side, bx in b.rails.values() if side == "bottom")
     hi = min(bx[1] for side, bx in b.rails.values() if side == "top")
-    b.ys, b.kind = _tracks(process, b.r, b.d, lo, hi)
+    b.ys, b.kind = _tracks(process, b.r, b.d, lo, hi, over_rails=not b.rails_m1)
+    if "c" in b.kind:
+        b.placement = split_gates(placement, b.fs)
+        b.G = b.placement.columns
     b.set_min_widths()
     b.solve_lines()
     b.rails = {net: (side, (0, box[1], b.width, box[3])) for net, (side, box) in b.rails.items()}
+    b.rails_m1 = {net: (0, box[1], b.width, box[3]) for net, box in b.rails_m1.items()}
     b.draw_comps()
     b.terminals()
-    return TrackFrame(b.cell, process, b.r, b.d, placement, b.width, b.H, b.lines, b.ys, b.kind,
+    return TrackFrame(b.cell, process, b.r, b.d, b.placement, b.width, b.H, b.lines, b.ys, b.kind,
                       b.diff_line, b.gate_line, b.comps, b.gates, b.strips, b.terms, b.rails, b.pins,
-                      b.fixed_nodes())
+                      b.fixed_nodes(), b.no_m1(), b.rails_m1)
 
 
 def gridded_lower_bound(cell: Cell, process: Process) -> float:

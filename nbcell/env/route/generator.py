@@ -93,7 +93,7 @@ def route_problem(frame: TrackFrame, third_metal: bool = False) -> RouteProblem:
     m1 = np.zeros((NL, NT), bool)
     m2 = np.zeros((NL, NT), bool)
     m0[mz.c0:mz.c1, mz.t_lo:mz.t_hi + 1] = True
-    m1[mz.c0:mz.c1, :NTr] = True
+    m1[mz.c0:mz.c1, :NTr] = np.array(mz.m1_ok)
     if mz.L == 3:
         m2[mz.c0:mz.c1, mz.t_lo:mz.t_hi + 1] = True
     fixed = np.full((NL, NT), NO, np.int32)

@@ -2,7 +2,8 @@
 
 The grid is the gridded style's (:class:`~nbcell.layout.tracks.TrackFrame`):
 ``L = 3`` metal layers (first metal along tracks and across them over the
-diffusion, second metal along lines and tracks, third metal along tracks),
+diffusion, second metal along lines and tracks, third metal along tracks; with
+local interconnect they are li1, met1 and met2, joined by mcon and via),
 ``NL`` vertical lines, ``NT`` horizontal tracks. Shapes use ``T`` terminals,
 and ``N = T`` nets, all padded to the bucket. A grid node of one layer is
 ``line * NT + track``. Nets are small integers; ``-1`` is none.
@@ -21,7 +22,8 @@ LAYERS = 3
 class Grid:
     """One framed cell, padded to its bucket (everything the search and the rule proxy need).
 
-    m0_ok, m1_ok, m2_ok: bool[NL, NT] where each metal may run (the third metal only when allowed)
+    m0_ok, m1_ok, m2_ok: bool[NL, NT] where each metal may run (the second metal not beside a rail drawn
+                 on it, the third only when allowed)
     fixed:       int32[NL, NT]  first-metal node owned by a supply's rail strip (net id) or ``NO``
     close1:      bool[NT]       second-metal shapes of two nets on tracks t and t + 1 of one line are too close
     close2:      bool[NT]       the same for the third metal

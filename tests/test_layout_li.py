@@ -1,0 +1,112 @@
+"""The gridded style on local interconnect (sky130_hd): li1 / mcon / met1 as the first metal, the cut
+and the second metal, the rails on met1 over a li1 strip, one poly-contact track in the npc band,
+split gate columns; built-in cells DRC-clean and LVS-matching with pin names."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import replace
+
+import pytest
+
+from nbcell import lef as lefw
+from nbcell.drc import run_drc
+from nbcell.drc.lvs import run_lvs
+from nbcell.layout import generate
+from nbcell.layout.frame import fit_rows, row_limits
+from nbcell.layout.ir import Placement
+from nbcell.layout.place import check_placement, fingers, place
+from nbcell.layout.rules import load_rules
+from nbcell.layout.tracks import Dims, build_track_frame, gridded_lower_bound
+from nbcell.library import read_library
+from nbcell.netlist import Cell
+from nbcell.pdk import load_process
+from nbcell.sizing import size_cell
+
+TARGET = "sky130_hd"
+#: inverter, stacks, complex gates, split gate columns (mux, tri-state), three metals (xor), a latch
+SAMPLE = ("nbcell__inv_1", "nbcell__nand2_1", "nbcell__nor3_1", "nbcell__aoi21_1", "nbcell__oai22_1",
+          "nbcell__mux2_1", "nbcell__tbuf_1", "nbcell__xor2_1", "nbcell__dlat_1")
+
+
+@functools.cache
+def _builtin() -> dict[str, Cell]:
+    src, tgt = load_process("builtin"), load_process(TARGET)
+    return {c.name: fit_rows(size_cell(c, src, tgt), tgt) for c in read_library("builtin").cells}
+
+
+@functools.cache
+def _generated(name: str):
+    return generate(_builtin()[name], load_process(TARGET))
+
+
+def test_tracks_follow_the_sky130_rules():
+    """Lines on the li1 pitch (0.46); two li1 tracks over each row 0.36 apart (mcon ct.1 + ct.2);
+    the one poly-contact track at the middle of the npc band (licon.15 both ways, licon.9 to psdm,
+    licon.14 to both rows); met1 off the track next to the VGND rail (m1.2)."""
+    tgt = load_process(TARGET)
+    r = load_rules(tgt)
+    cell = _builtin()["nbcell__inv_1"]
+    f = build_track_frame(cell, tgt, place(cell, tgt))
+    d = Dims.of(tgt, r)
+    assert d.pitch == 460 and (d.hx0, d.hy0) == (165, 85) and d.track == 360 and d.third_metal
+    assert f.track_kind == ["n", "n", "c", "p", "p"] and f.ys == [380, 740, 1160, 1630, 1990]
+    c = f.ys[2]
+    assert c - 85 - 100 >= 975 and c + 85 + 100 <= 1345  # licon.15 in the npc band
+    assert c + 85 + 110 <= 1355  # licon.9: poly licon to psdm
+    (n_lo, n_hi), (p_lo, p_hi) = row_limits(tgt, r)
+    assert n_hi <= 975 - 90 and c - 85 - n_hi >= 190 and p_lo - (c + 85) >= 190  # npc.4, licon.14
+    # li1 rail strips 0.17 high under the met1 rails; met1 keeps 0.14 from the rail
+    assert f.rails["VGND"][1][1:4:2] == (-85, 85) and f.rails_m1["VGND"][1:4:2] == (-240, 240)
+    assert f.no_m1 == frozenset({0})
+    assert all(f.ys[t] - d.hy1 >= 240 + 140 for t in range(len(f.ys)) if t not in f.no_m1)
+
+
+def test_split_gate_columns():
+    """One poly-contact track takes one gate per column: a column whose N and P gates differ is
+    split, the empty slots bridging the diffusion they interrupt; the cell comes out clean."""
+    tgt = load_process(TARGET)
+    cell = _builtin()["nbcell__aoi21_1"]
+    pl = place(cell, tgt)
+    # the P row mirrored (order reversed, every finger flipped): still a valid placement, and its
+    # gates no longer line up with the N row's
+    pl = Placement(pl.n, tuple(None if s is None else replace(s, flip=not s.flip) for s in reversed(pl.p)))
+    check_placement(cell, pl)
+    fs = {(f.device, f.index): f for f in fingers(cell)}
+    gate = lambda s: None if s is None else fs[(s.device, s.finger)].gate  # noqa: E731
+    split = sum(1 for a, b in zip(pl.n, pl.p) if a and b and gate(a) != gate(b))
+    assert split
+    f = build_track_frame(cell, tgt, pl)
+    assert f.placement.columns == pl.columns + split
+    assert all(not (a and b) or gate(a) == gate(b) for a, b in zip(f.placement.n, f.placement.p))
+    assert {r for _, r, _ in f.gates} >= {"n", "p"}
+    gen = generate(cell, tgt, placement=pl)
+    assert run_drc(gen.layout, gen.top, tgt.technology).violations == 0
+    lvs = run_lvs(gen.layout, gen.top, tgt, cell)
+    assert lvs.match and lvs.pins_ok, lvs.messages
+
+
+@pytest.mark.parametrize("name", SAMPLE)
+def test_builtin_cell_is_clean(name):
+    tgt = load_process(TARGET)
+    gen = _generated(name)
+    assert gen.style.startswith("gridded"), gen.style
+    drc = run_drc(gen.layout, gen.top, tgt.technology)
+    assert drc.violations == 0, drc.by_rule
+    lvs = run_lvs(gen.layout, gen.top, tgt, _builtin()[name])
+    assert lvs.match and lvs.pins_ok, lvs.messages
+    site = tgt.template.site.width
+    assert abs(gen.width_um / site - round(gen.width_um / site)) < 1e-6
+    assert 0 < gridded_lower_bound(_builtin()[name], tgt) <= gen.width_um + 1e-9
+
+
+def test_lef_pins_on_li1_and_power_on_met1():
+    tgt = load_process(TARGET)
+    gen = _generated("nbcell__nand2_1")
+    text = lefw.macro(_builtin()["nbcell__nand2_1"], tgt, gen.width_um, gen.pins, gen.obstructions)
+    assert f"SIZE {gen.width_um:g} BY 2.72 ;" in text and "SITE unithd ;" in text
+    for pin in ("A", "B", "Y"):
+        assert "LAYER li1 ;" in text.split(f"PIN {pin}")[1].split(f"END {pin}")[0]
+    for pin in ("VPWR", "VGND"):
+        block = text.split(f"PIN {pin}")[1].split(f"END {pin}")[0]
+        assert "LAYER met1 ;" in block and "USE" in block
