@@ -522,6 +522,19 @@ def row_limits(process: Process, r: Rules) -> tuple[tuple[int, int], tuple[int, 
         # the template's npc band between the rows keeps its space to every gate (npc.4 in sky130)
         n_hi = min(n_hi, to(npc.y0) - r["npc.to_gate"])
         p_lo = max(p_lo, to(npc.y1) + r["npc.to_gate"])
+    pimp = tpl.implants.get(tpl.layer_roles.get("pimplant", ""))
+    if pimp is not None and r.get("pimplant.gate_enc"):
+        # the P implant over the row encloses every P gate (pSD.i in sg13g2)
+        p_lo = max(p_lo, to(pimp.y0) + r["pimplant.gate_enc"])
+        p_hi = min(p_hi, to(pimp.y1) - r["pimplant.gate_enc"])
+    # a tie strip under a rail keeps the diffusion space, and the gate endcap the poly-to-diffusion
+    # space; its P implant keeps its space to the N gates (pSD.j in sg13g2)
+    clear = max(r["diff.space"], r["poly.to_diff"] + r["poly.endcap"])
+    for tie in tpl.ties:
+        if tie.y1 < tpl.height / 2:
+            n_lo = max([n_lo, to(tie.y1) + clear] + [to(s.y1) + r.get("pimplant.ngate_space") for s in tie.implants.values()])
+        else:
+            p_hi = min(p_hi, to(tie.y0) - clear)
     return (n_lo, n_hi), (p_lo, p_hi)
 
 

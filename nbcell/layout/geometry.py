@@ -17,6 +17,7 @@ import klayout.db as db
 from nbcell.layout.frame import Box, Frame
 from nbcell.layout.ir import Routing
 from nbcell.layout.shapes import Shapes
+from nbcell.layout.template import template_boxes
 
 ROUTING_KEYS = ("poly", "m0", "m1")
 
@@ -200,14 +201,9 @@ class Drawer:
         self.frame_layers()
 
     def frame_layers(self) -> None:
-        """Boundary, wells, implants and markers across the cell (template spans)."""
-        f, tpl = self.f, self.f.process.template
-        to = lambda um: round(um / f.dbu)  # noqa: E731
-        self.box(tpl.boundary_layer, (0, 0, f.width, f.height))
-        for group in (tpl.wells, tpl.implants, tpl.markers):
-            for name, span in group.items():
-                ov = to(span.x_overhang)
-                self.box(name, (-ov, to(span.y0), f.width + ov, to(span.y1)))
+        """Boundary, wells, implants, markers and tie strips across the cell (template spans)."""
+        for name, box in template_boxes(self.f.process, self.f.width):
+            self.box(name, box)
 
     def box(self, name: str, b: Box) -> None:
         self.top.shapes(self.layer(name)).insert(db.Box(*b))

@@ -13,6 +13,7 @@ import klayout.db as db
 from nbcell.layout.ir import Placement
 from nbcell.layout.maze import MazeError, NetWires, route_tracks
 from nbcell.layout.rules import LayoutError, load_rules
+from nbcell.layout.template import template_boxes
 from nbcell.layout.tracks import Dims, TrackFrame, build_track_frame, routing_roles
 from nbcell.netlist import Cell
 from nbcell.pdk import Process
@@ -175,12 +176,11 @@ class _Draw:
                 reg += r
             if not reg.is_empty():
                 self._put(names[key], reg)
-        to = lambda um: round(um / f.dbu)  # noqa: E731
-        self._put(tpl.boundary_layer, db.Region(db.Box(0, 0, f.width, f.height)))
-        for group in (tpl.wells, tpl.implants, tpl.markers):
-            for name, span in group.items():
-                ov = to(span.x_overhang)
-                self._put(name, db.Region(db.Box(-ov, to(span.y0), f.width + ov, to(span.y1))))
+        fixed: dict[str, db.Region] = {}
+        for name, box in template_boxes(f.process, f.width):
+            fixed.setdefault(name, db.Region()).insert(db.Box(*box))
+        for name, reg in fixed.items():
+            self._put(name, reg)
 
     def _put(self, name: str, reg: db.Region) -> None:
         gds = self.tech.layer(name)

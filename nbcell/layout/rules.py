@@ -54,6 +54,7 @@ RULE_IDS: dict[str, dict[str, str]] = {
         "well.ndiff_space": "NW.d", "well.pdiff_enc": "NW.c",
         "poly.width": "Gat.a", "poly.space": "Gat.b", "poly.endcap": "Gat.c", "poly.to_diff": "Gat.d",
         "poly.area": "Gat.e",
+        "pimplant.gate_enc": "pSD.i", "pimplant.ngate_space": "pSD.j",
         "co.size": "Cnt.a", "co.space": "Cnt.b", "co.diff_enc": "Cnt.c", "co.poly_enc": "Cnt.d",
         "co.to_gate": "Cnt.f", "co.poly_to_diff": "Cnt.e",
         "m0.width": "M1.a", "m0.space": "M1.b", "m0.area": "M1.d",

@@ -15,6 +15,7 @@ import klayout.db as db
 
 from nbcell.layout.frame import row_limits
 from nbcell.layout.rules import LayoutError, Rules, load_rules
+from nbcell.layout.template import template_boxes
 from nbcell.netlist import Cell, Device
 from nbcell.pdk import Process
 
@@ -199,13 +200,10 @@ def _min_area(boxes: list, r: Rules) -> None:
 
 
 def _frame(s: _Special, layout: db.Layout, top: db.Cell, W: int) -> None:
-    """Boundary, wells, implants, markers, rails and power labels."""
+    """Boundary, wells, implants, markers, tie strips, rails and power labels."""
     tpl, p, to = s.tpl, s.p, s.to
-    top.shapes(_layer(layout, p, tpl.boundary_layer)).insert(db.Box(0, 0, W, s.H))
-    for group in (tpl.wells, tpl.implants, tpl.markers):
-        for name, span in group.items():
-            ov = to(span.x_overhang)
-            top.shapes(_layer(layout, p, name)).insert(db.Box(-ov, to(span.y0), W + ov, to(span.y1)))
+    for name, box in template_boxes(p, W):
+        top.shapes(_layer(layout, p, name)).insert(db.Box(*box))
     for rail in tpl.rails:
         y0, y1 = to(rail.y0), to(rail.y1)
         top.shapes(_layer(layout, p, rail.layer)).insert(db.Box(0, y0, W, y1))

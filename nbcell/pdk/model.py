@@ -200,6 +200,23 @@ class Rail(_Strict):
     y1: float
 
 
+class Tie(_Strict):
+    """A well or substrate tie under a rail: a diffusion strip across the cell (µm), contacted to
+    the rail every site on the strip's centre line, under its own implant bands (layer -> span)."""
+
+    net: str
+    layer: str
+    y0: float
+    y1: float
+    implants: dict[str, Span] = {}
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Tie":
+        if self.y1 <= self.y0:
+            raise ValueError(f"tie {self.net}: y1 ({self.y1}) must be above y0 ({self.y0})")
+        return self
+
+
 class DiffusionRow(_Strict):
     """Where one transistor type's diffusion may go, and the widest finger that fits (µm)."""
 
@@ -252,6 +269,8 @@ class Template(_Strict):
     height: float = Field(gt=0)
     boundary_layer: str
     rails: list[Rail] = Field(min_length=2)
+    #: tie strips under the rails (sg13g2: P+ under VSS, N+ in the n-well under VDD)
+    ties: list[Tie] = []
     wells: dict[str, Span] = {}
     implants: dict[str, Span] = {}
     markers: dict[str, Span] = {}
@@ -273,6 +292,10 @@ class Template(_Strict):
         for r in self.rails:
             if r.y1 <= r.y0:
                 raise ValueError(f"rail {r.net}: y1 must be above y0")
+        nets = {r.net for r in self.rails}
+        for tie in self.ties:
+            if tie.net not in nets:
+                raise ValueError(f"tie {tie.net}: no rail of that net")
         return self
 
 
@@ -313,6 +336,7 @@ class Process(_Strict):
             t = self.template
             used = [t.boundary_layer, t.pins.layer, t.pins.label_layer, t.pins.power_layer, t.pins.power_label_layer]
             used += [r.layer for r in t.rails] + list(t.wells) + list(t.implants) + list(t.markers)
+            used += [tie.layer for tie in t.ties] + [lay for tie in t.ties for lay in tie.implants]
             used += [x for x in (t.pins.pin_layer, t.pins.power_pin_layer) if x]
             used += list(t.layer_roles.values()) + list(t.lef_layers)
             for lay in used:
