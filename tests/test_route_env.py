@@ -12,7 +12,7 @@ import pytest
 
 from nbcell.env import route as renv
 from nbcell.layout.frame import fit_rows
-from nbcell.layout.maze import MazeError
+from nbcell.layout.maze import Maze, MazeError
 from nbcell.layout.place import place
 from nbcell.layout.tracks import build_track_frame
 from nbcell.library import read_library
@@ -183,3 +183,31 @@ def test_proxy_line_ends_share_no_stub_room() -> None:
     use2 = use.at[1, 0, c + 2, t].set(False).at[1, 0, c + 3, t].set(True).at[2, 0, c + 3, t].set(False)
     pads2 = pads.at[1, c + 2, t].set(False).at[1, c + 3, t].set(True)
     assert int(np.asarray(renv.violations(state.replace(use=use2, pads=pads2)).line_end).sum()) == 0
+
+
+def test_second_metal_pads_conflict_only_with_pads_where_the_wire_clears() -> None:
+    """sky130 met1 on neighbouring tracks 0.42 apart: two nets' plain wires there are legal, two via
+    pads (0.26 high) are not; the proxy and the host router's final test agree."""
+    p = problem("nbcell__nand2_1", "sky130_hd")
+    close, wire = np.asarray(p.grid.close1), np.asarray(p.grid.close1w)
+    t = int(np.argmax(close & ~wire))
+    assert close[t] and not wire[t]
+    state, _ = renv.reset(p.grid)
+    c = p.maze.c0 + 2
+    use = state.use.at[0, 1, c, t].set(True).at[1, 1, c, t + 1].set(True)
+    assert int(renv.violations(state.replace(use=use)).spacing.sum()) == 0
+    via1 = state.via1.at[0, c, t].set(True).at[1, c, t + 1].set(True)
+    use2 = use.at[0, 0, c, t].set(True).at[1, 0, c, t + 1].set(True)
+    v = renv.violations(state.replace(use=use2, via1=via1))
+    assert np.asarray(v.spacing)[c, t] and np.asarray(v.spacing)[c, t + 1]
+    # the host router: the same two vias conflict, the two wires alone do not
+    mz = Maze(p.frame)
+    for net in ("x", "y"):
+        mz.paths[net], mz.contacts[net] = [], set()
+    a, b = mz.id(1, c, t), mz.id(1, c, t + 1)
+    mz._add_path("x", [a], set())
+    mz._add_path("y", [b], set())
+    assert not mz._conflicts()
+    mz._add_path("x", [mz.id(0, c, t), a], set())
+    mz._add_path("y", [mz.id(0, c, t + 1), b], set())
+    assert {a, b} <= mz._conflicts()

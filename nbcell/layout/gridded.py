@@ -79,17 +79,23 @@ class _Draw:
                 x, y = f.x(c), f.ys[t]
                 self.net(net, "m0", (x - hw0, rb[3] - 1 if side == "bottom" else y, x + hw0,
                                      y if side == "bottom" else rb[1] + 1))
-            for c, t in sorted(w.m1):
+            # second-metal pads only where a via lands (the router lets a plain wire pass closer to
+            # another net's pad); the wires cover every other node
+            pads1 = w.vias | w.vias2
+            for c, t in sorted(pads1):
                 x, y = f.x(c), f.ys[t]
-                hy = d.w1 // 2 if f.track_kind[t] == "m2" else d.hy1  # no via there: wire width
-                self.net(net, "m1", (x - d.hx1, y - hy, x + d.hx1, y + hy))
+                self.net(net, "m1", (x - d.hx1, y - d.hy1, x + d.hx1, y + d.hy1))
             hw1 = d.w1 // 2
+            across = {n for a, b in w.edges1 if a[1] == b[1] for n in (a, b)}
+            wide = lambda n: d.hy1 if n in pads1 else (hw1 if n in across else None)  # noqa: E731
             for (c0, t0), (c1, t1) in sorted(w.edges1):
                 if c0 == c1:
                     x = f.x(c0)
-                    # pads on tracks closer than the space: the wire between is as wide as they are
-                    # (a narrower one leaves notches the spacing rule flags)
-                    h = d.hx1 if f.ys[t1] - f.ys[t0] - 2 * d.hy1 < self.f.rules["m1.space"] else hw1
+                    # two wide ends (pads, wires across the line) closer than the space: the wire
+                    # between is as wide as they are (a narrower one leaves notches)
+                    h0, h1 = wide((c0, t0)), wide((c1, t1))
+                    notch = h0 is not None and h1 is not None and f.ys[t1] - f.ys[t0] - h0 - h1 < self.f.rules["m1.space"]
+                    h = d.hx1 if notch else hw1
                     self.net(net, "m1", (x - h, f.ys[t0], x + h, f.ys[t1]))
                 else:
                     y = f.ys[t0]

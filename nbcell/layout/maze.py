@@ -5,9 +5,11 @@ and between tracks where needed) and layer 1 the second metal (runs along
 lines only); a via joins the two at a node. Supply nets reach their rail from
 the outermost track by a short first-metal drop.
 
-Two nets *conflict* when they use the same node, first-metal nodes on
-neighbouring lines of one track, or second-metal nodes on neighbouring tracks
-of one line; every other pair of shapes is legal by the frame's construction.
+Two nets *conflict* when they use the same node, first-metal pads (where a cut
+lands) on neighbouring lines of one track, or second-metal nodes on close
+tracks of one line: any two when a wire there would come too close to a pad,
+else only two pads (a via's pad is wider than the wire); every other pair of
+shapes is legal by the frame's construction.
 PathFinder (McMurchie & Ebeling): each pass reroutes every net with node costs
 ``(1 + history) * (1 + present * other nets nearby)``; history grows where
 conflicts persist. A first-metal island of a single node is too small (minimum
@@ -110,8 +112,11 @@ class Maze:
         self._adj = [list(self._neighbours(n)) for n in range(self.N + len(self.rails))]
         self._near = [self._near_of(n) for n in range(self.N)]
         half = self.NL * self.NT
-        self._side = [tuple(v for v in self._near[n] if v != n) for n in range(self.N)]
-        self._is0 = [n < half for n in range(self.N)]
+        # neighbours whose any use conflicts with a use of n / whose pads conflict with a pad on n
+        self._side_any = [tuple(v for v in self._near[n] if v != n and n >= half and self._wire_close(n, v))
+                          for n in range(self.N)]
+        self._side_pad = [tuple(v for v in self._near[n] if v != n and v not in self._side_any[n])
+                          for n in range(self.N)]
 
     # -- node ids -------------------------------------------------------------------
 
@@ -189,6 +194,17 @@ class Maze:
         return tuple(v for v in (n - 1 if t > 0 and self._close(layer, t - 1) else -1, n,
                                  n + 1 if t + 1 < self.NT and self._close(layer, t) else -1) if v >= 0)
 
+    def _wire_close(self, n: int, v: int) -> bool:
+        """Whether a wire of one net and a pad of another on second- or third-metal nodes ``n`` and
+        ``v`` (neighbouring tracks of one line) would violate the space (then any two uses conflict)."""
+        layer, _, t = self.key(n)
+        t = min(t, self.key(v)[2])
+        if layer == 2:
+            return True  # the third metal runs along the tracks only: pads everywhere
+        d, kind = self.f.dims, self.f.track_kind
+        half = lambda k: d.w1 // 2 if kind[k] == "m2" else d.hy1  # noqa: E731
+        return self.f.ys[t + 1] - self.f.ys[t] < max(half(t), half(t + 1)) + d.w1 // 2 + self.f.rules["m1.space"]
+
     def _close(self, layer: int, t: int) -> bool:
         """Whether second- (``layer`` 1) or third-metal (2) shapes of two nets on tracks ``t`` and
         ``t + 1`` of one line may violate its space: a via pad where a via may land, the wire's half
@@ -212,20 +228,27 @@ class Maze:
             _bump(self.pads[n], net, sign)
 
     def _others(self, n: int, net: str) -> int:
-        """Other nets that conflict with ``net`` using ``n`` as a pad (first metal: any user of
-        ``n``, pads on the neighbouring lines) or at all (second metal: any user nearby)."""
+        """Other nets that conflict with ``net`` using ``n`` as a pad: any user of ``n``, users of
+        the neighbours where any use conflicts, pads of those where only two pads do."""
         seen = set(self.users[n])
-        side = self.pads if self._is0[n] else self.users
-        for v in self._side[n]:
-            seen.update(side[v])
+        for v in self._side_any[n]:
+            seen.update(self.users[v])
+        for v in self._side_pad[n]:
+            seen.update(self.pads[v])
         seen.discard(net)
         return len(seen)
 
     def _others_plain(self, n: int, net: str) -> int:
-        """Other nets that conflict with a plain wire of ``net`` through first-metal node ``n``:
-        any user of ``n`` itself (the line pitch keeps a wire clear of a neighbouring pad)."""
+        """Other nets that conflict with a plain wire of ``net`` through ``n``: any user of ``n``
+        and of the neighbours where any use conflicts (the pitch keeps a wire clear of a pad)."""
         u = self.users[n]
-        return len(u) - (net in u)
+        if not self._side_any[n]:
+            return len(u) - (net in u)
+        seen = set(u)
+        for v in self._side_any[n]:
+            seen.update(self.users[v])
+        seen.discard(net)
+        return len(seen)
 
     def _rip(self, net: str) -> None:
         for path, pads in self.paths.pop(net, []):
@@ -269,8 +292,10 @@ class Maze:
         self.contacts[net] |= pads
         half = self.NL * self.NT
         for a, b in zip(path, path[1:]):
-            if a < self.N and b < self.N and min(a, b) < half <= max(a, b):
-                pads.add(min(a, b))  # the first-metal end of a via
+            if a < self.N and b < self.N and abs(a - b) == half:
+                # both ends of a via are pads
+                pads.add(a)
+                pads.add(b)
         self.paths[net].append((path, pads))
         self._mark(net, path, 1, pads)
 
@@ -305,9 +330,11 @@ class Maze:
                         pad = v in target or (n < self.N and n >= half)
                         others = self._others(v, net) if pad else self._others_plain(v, net)
                     else:
-                        others = self._others(v, net)
-                        if n < half and v - n == half:  # leaving the first metal by a via: n becomes a pad
-                            others += self._others(n, net) - self._others_plain(n, net)
+                        # a second-metal node is a pad where a via lands on it
+                        via = n < self.N and abs(v - n) == half
+                        others = self._others(v, net) if via else self._others_plain(v, net)
+                    if n < self.N and abs(v - n) == half:  # leaving a node by a via: it becomes a pad
+                        others += self._others(n, net) - self._others_plain(n, net)
                     step = step * (1.0 + hist[v]) * (1.0 + pres * others)
                 nd = dn + step
                 if nd < dist.get(v, float("inf")):
@@ -329,15 +356,13 @@ class Maze:
                 bad.add(n)
                 continue
             net = next(iter(u))
-            for v in self.near(n):
-                if v == n:
-                    continue
-                if n < half:
-                    # first metal: only two pads on neighbouring lines come too close
-                    if self.pads[n] and any(o != net for o in self.pads[v]):
-                        bad.add(n)
-                elif any(o != net for o in self.users[v]):
+            for v in self._side_any[n]:
+                if any(o != net for o in self.users[v]):
                     bad.add(n)
+            if self.pads[n]:
+                for v in self._side_pad[n]:
+                    if any(o != net for o in self.pads[v]):
+                        bad.add(n)
         return bad
 
     def _stubs(self) -> set[int]:
@@ -431,9 +456,11 @@ class Maze:
     def wires(self, net: str) -> NetWires:
         """The drawn form of ``net``'s paths and stubs."""
         w = NetWires(net)
+        half = self.NL * self.NT
         for path, pads in self.paths.get(net, []):
             for n in pads:
-                w.pads.add(self.key(n)[1:])
+                if n < half:
+                    w.pads.add(self.key(n)[1:])
             for a, b in zip(path, path[1:]):
                 if a >= self.N or b >= self.N:
                     n = b if a >= self.N else a

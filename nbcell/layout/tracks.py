@@ -47,7 +47,7 @@ class Dims:
     track: int        # minimum track pitch
     hx0: int          # first-metal pad half width / half height (pads are wider than tall)
     hy0: int
-    hx1: int          # second-metal pad half width / half height (taller than wide)
+    hx1: int          # second-metal pad half width / half height (long along the metal's direction)
     hy1: int
     w0: int           # first/second metal wire width
     w1: int
@@ -72,13 +72,19 @@ class Dims:
         e_co, e_v0, e_v1 = r.enc("m0", "co"), r.enc("m0", "cut1"), r.enc("m1", "cut1")
         hx0 = max(co // 2 + e_co.big, cut1 // 2 + e_v0.big, r["m0.width"] // 2)
         hy0 = max(co // 2 + e_co.small, cut1 // 2 + e_v0.small, r["m0.width"] // 2)
-        hx1 = max(cut1 // 2 + e_v1.small, r["m1.width"] // 2)
-        hy1 = max(cut1 // 2 + e_v1.big, r["m1.width"] // 2)
+        tpl = process.template
+        roles = routing_roles(tpl)
+        # second-metal pads are long along the metal's preferred direction (gf180 Metal2: vertical,
+        # taller than wide; sky130 met1: horizontal, wider than tall)
+        tr1 = tpl.tracks.get(tpl.layer_roles.get(roles["m1"], ""))
+        wide = tr1 is not None and tr1.direction == "horizontal"
+        along = lambda e: (e.big, e.small) if wide else (e.small, e.big)  # noqa: E731  (x, y)
+        ex1, ey1 = along(e_v1)
+        hx1 = max(cut1 // 2 + ex1, r["m1.width"] // 2)
+        hy1 = max(cut1 // 2 + ey1, r["m1.width"] // 2)
         track = r.snap_up(max(2 * hy0 + r["m0.space"], cut1 + r["cut1.space"], co + r["co.space"]))
         need = max(2 * hx1 + r["m1.space"], cut1 + r["cut1.space"], co + r["co.space"],
                    hx0 + r["m0.width"] // 2 + r["m0.space"], (2 * hx0 + r["m0.space"] + 1) // 2)
-        tpl = process.template
-        roles = routing_roles(tpl)
         vertical = [tr for tr in (tpl.tracks.get(tpl.layer_roles.get(roles[k], "")) for k in ("m1", "m0"))
                     if tr is not None and tr.direction == "vertical"]
         pitch = round(vertical[0].pitch / r.dbu) if vertical else 0
@@ -90,10 +96,13 @@ class Dims:
             cut2 = r["cut2.size"]
             e_m1, e_m2 = r.enc("m1", "cut2"), r.enc("m2", "cut2")
             # the second metal's pads hold either via (they never stack)
-            hx1, hy1 = max(hx1, cut2 // 2 + e_m1.small), max(hy1, cut2 // 2 + e_m1.big)
+            ex, ey = along(e_m1)
+            hx1t, hy1t = max(hx1, cut2 // 2 + ex), max(hy1, cut2 // 2 + ey)
             hx2 = max(cut2 // 2 + e_m2.small, r["m2.width"] // 2)
             hy2 = max(cut2 // 2 + e_m2.big, r["m2.width"] // 2)
-            if 2 * hx2 + r["m2.space"] <= pitch and cut2 + r["cut2.space"] <= pitch:
+            if (2 * hx2 + r["m2.space"] <= pitch and cut2 + r["cut2.space"] <= pitch
+                    and 2 * hx1t + r["m1.space"] <= pitch):
+                hx1, hy1 = hx1t, hy1t
                 third = dict(hx2=hx2, hy2=hy2, w2=r["m2.width"], via2=cut2)
         return cls(pitch, track, hx0, hy0, hx1, hy1, r["m0.width"], r["m1.width"], ce,
                    co // 2 + r.co_enc("poly").big, co, cut1, **third)

@@ -100,6 +100,7 @@ def route_problem(frame: TrackFrame, third_metal: bool = False) -> RouteProblem:
     for (c, t), n in frame.fixed.items():
         fixed[c, t] = nid[n]
     close1 = np.array([t + 1 < NTr and mz._close(1, t) for t in range(NT)])
+    close1w = np.array([t + 1 < NTr and mz._wire_close(mz.id(1, 0, t), mz.id(1, 0, t + 1)) for t in range(NT)])
     close2 = np.array([mz.L == 3 and t + 1 < NTr and mz._close(2, t) for t in range(NT)])
     grow = np.array([t in mz.grow for t in range(NT)])
     d, r = frame.dims, frame.rules
@@ -115,7 +116,7 @@ def route_problem(frame: TrackFrame, third_metal: bool = False) -> RouteProblem:
     vct = np.array([t + 1 < NTr and frame.ys[t + 1] - frame.ys[t] < vspace for t in range(NT)])
     grid = Grid(
         m0_ok=jnp.asarray(m0), m1_ok=jnp.asarray(m1), m2_ok=jnp.asarray(m2), fixed=jnp.asarray(fixed),
-        close1=jnp.asarray(close1), close2=jnp.asarray(close2), grow=jnp.asarray(grow),
+        close1=jnp.asarray(close1), close1w=jnp.asarray(close1w & close1), close2=jnp.asarray(close2), grow=jnp.asarray(grow),
         term_net=jnp.asarray(np.array(term_net, np.int32)), term_mask=jnp.asarray(mask),
         term_rail=jnp.asarray(np.array(rail)), net_rail=jnp.asarray(net_rail), net_terms=jnp.asarray(net_terms),
         order=jnp.asarray(np.array(order, np.int32)),

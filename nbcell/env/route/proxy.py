@@ -4,7 +4,8 @@ A cheap, dense stand-in for KLayout (which judges the drawn cell at the end):
 
 * **grid spacing** — two nets on one node (a short); first-metal pads of two nets
   on neighbouring lines of one track; second- or third-metal shapes of two nets
-  on tracks of one line closer than the metal's space;
+  on tracks of one line closer than the metal's space (on the second metal: any
+  two where a wire would come too close to a pad, else two via pads);
 * **via adjacency** — first vias of two nets closer than the cut space on
   neighbouring lines or tracks (never, on a pitch the frame chose from the
   rules, but counted all the same), and a first and a second via stacked at one node;
@@ -60,9 +61,12 @@ def violations(s: RouteState) -> Violations:
     cnt = s.use.sum(0)                         # [3, NL, NT]
     short = jnp.any(cnt > 1, axis=0)
     pad_sp = s.pads & _others_near(s.pads, 1)
-    c1p, c1n = prev(g.close1, 0, False), g.close1
+    c1p, c1n = prev(g.close1w, 0, False), g.close1w
+    pad_only = g.close1 & ~g.close1w
+    p1p, p1n = prev(pad_only, 0, False), pad_only
     c2p, c2n = prev(g.close2, 0, False), g.close2
-    m1_sp = s.use[:, 1] & _others_near(s.use[:, 1], 2, c1p, c1n)
+    pads1 = s.via1 | s.via2                    # second-metal pads: where a via lands
+    m1_sp = (s.use[:, 1] & _others_near(s.use[:, 1], 2, c1p, c1n)) | (pads1 & _others_near(pads1, 2, p1p, p1n))
     m2_sp = s.use[:, 2] & _others_near(s.use[:, 2], 2, c2p, c2n)
     spacing_n = pad_sp | m1_sp | m2_sp         # [N, NL, NT]
     spacing = short | jnp.any(spacing_n, axis=0)

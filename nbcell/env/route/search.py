@@ -77,16 +77,21 @@ def costs(state: RouteState, grid: Grid, n: jnp.ndarray, pres: jnp.ndarray, tgt0
     pads = state.pads.sum(0).astype(jnp.float32) - state.pads[n].astype(jnp.float32)
     plain0 = use[0]
     pad0 = plain0 + prev(pads, 0, 0.0) + nxt(pads, 0, 0.0)
-    c1p, c2p = prev(grid.close1, 0, False), prev(grid.close2, 0, False)
-    m1 = use[1] + prev(use[1], 1, 0.0) * c1p + nxt(use[1], 1, 0.0) * grid.close1
+    c1p, c2p = prev(grid.close1w, 0, False), prev(grid.close2, 0, False)
+    m1 = use[1] + prev(use[1], 1, 0.0) * c1p + nxt(use[1], 1, 0.0) * grid.close1w
+    # a via's second-metal pad also meets other nets' pads on tracks close for pads only
+    pad_only = grid.close1 & ~grid.close1w
+    vias = state.via1 | state.via2                                                      # [N, NL, NT]
+    pads1 = vias.sum(0).astype(jnp.float32) - vias[n].astype(jnp.float32)
+    pad1 = prev(pads1, 1, 0.0) * prev(pad_only, 0, False) + nxt(pads1, 1, 0.0) * pad_only
     m2 = use[2] + prev(use[2], 1, 0.0) * c2p + nxt(use[2], 1, 0.0) * grid.close2
     h = state.hist
     ok0 = grid.m0_ok & ((grid.fixed == NO) | (grid.fixed == n))
     c_plain = (1 + h[0]) * (1 + pres * plain0)
     c_pad = (1 + h[0]) * (1 + pres * pad0)
     enter0 = jnp.where(ok0, jnp.where(tgt0, c_pad, c_plain), BIG)
-    down = jnp.where(ok0 & grid.m1_ok, COST_VIA * c_pad, BIG)
-    up = jnp.where(ok0 & grid.m1_ok, COST_VIA * (1 + h[1]) * (1 + pres * (m1 + pad0 - plain0)), BIG)
+    down = jnp.where(ok0 & grid.m1_ok, COST_VIA * (c_pad + (1 + h[1]) * pres * pad1), BIG)
+    up = jnp.where(ok0 & grid.m1_ok, COST_VIA * (1 + h[1]) * (1 + pres * (m1 + pad1 + pad0 - plain0)), BIG)
     c1 = jnp.where(grid.m1_ok, (1 + h[1]) * (1 + pres * m1), BIG)
     c2 = jnp.where(grid.m2_ok, (1 + h[2]) * (1 + pres * m2), BIG)
     return Costs(enter0, down, up, c1, c2, jnp.where(ok0, c_pad, BIG), plain0, pads)

@@ -25,7 +25,9 @@ class Grid:
     m0_ok, m1_ok, m2_ok: bool[NL, NT] where each metal may run (the second metal not beside a rail drawn
                  on it, the third only when allowed)
     fixed:       int32[NL, NT]  first-metal node owned by a supply's rail strip (net id) or ``NO``
-    close1:      bool[NT]       second-metal shapes of two nets on tracks t and t + 1 of one line are too close
+    close1:      bool[NT]       second-metal pads (via landings) of two nets on tracks t and t + 1 of one line
+                                are too close
+    close1w:     bool[NT]       the same for a pad and a plain wire (then any two uses are)
     close2:      bool[NT]       the same for the third metal
     grow:        bool[NT]       a lone first-metal pad on this track may grow towards its rail (no stub needed)
     term_net:    int32[T]       net of each terminal (``NO`` on padding)
@@ -45,6 +47,7 @@ class Grid:
     m2_ok: jnp.ndarray
     fixed: jnp.ndarray
     close1: jnp.ndarray
+    close1w: jnp.ndarray
     close2: jnp.ndarray
     grow: jnp.ndarray
     term_net: jnp.ndarray

@@ -38,7 +38,7 @@ def checkpoint_path() -> Path:
 def _example_grid(size: int = 16, tracks: int = 8) -> Grid:
     z = lambda *s: jnp.zeros(s, bool)  # noqa: E731
     return Grid(m0_ok=z(size, tracks), m1_ok=z(size, tracks), m2_ok=z(size, tracks),
-                fixed=jnp.full((size, tracks), -1, jnp.int32), close1=z(tracks), close2=z(tracks), grow=z(tracks),
+                fixed=jnp.full((size, tracks), -1, jnp.int32), close1=z(tracks), close1w=z(tracks), close2=z(tracks), grow=z(tracks),
                 term_net=jnp.full(size, -1, jnp.int32), term_mask=z(size, size, tracks), term_rail=z(size),
                 net_rail=jnp.full(size, -1, jnp.int32), net_terms=jnp.zeros(size, jnp.int32),
                 order=jnp.arange(size, dtype=jnp.int32), needs_stub=jnp.bool_(False),
