@@ -333,8 +333,8 @@ class _Builder:
                               f"(n {max_w['n'] * r.dbu:g}, p {max_w['p'] * r.dbu:g} um)")
         self.rows = {"n": RowGeom("n", n_edge, False), "p": RowGeom("p", p_lo, True)}
         # the channel tracks closest to the rows: as close as a poly contact may come to diffusion
-        self.gap_lo = n_edge + r["co.poly_to_diff"] + r["co.size"] // 2
-        self.gap_hi = p_lo - r["co.poly_to_diff"] - r["co.size"] // 2
+        self.gap_lo, self.gap_hi = poly_contact_span(self.process, r, n_edge + r["co.poly_to_diff"] + r["co.size"] // 2,
+                                                     p_lo - r["co.poly_to_diff"] - r["co.size"] // 2)
 
     def draw_diffusion(self) -> None:
         """Diffusion rectangles per finger (channel-edge aligned), island ends, bridges, dogbones."""
@@ -536,6 +536,22 @@ def row_limits(process: Process, r: Rules) -> tuple[tuple[int, int], tuple[int, 
         else:
             p_hi = min(p_hi, to(tie.y0) - clear)
     return (n_lo, n_hi), (p_lo, p_hi)
+
+
+def poly_contact_span(process: Process, r: Rules, lo: int, hi: int) -> tuple[int, int]:
+    """The part of ``lo..hi`` (dbu, poly-contact centres between the rows) inside the template's npc
+    band with its enclosure (licon.15 in sky130) and clear of the P implant (licon.9); ``hi < lo``
+    when none is."""
+    tpl = process.template
+    half = r["co.size"] // 2
+    band = tpl.implants.get(tpl.layer_roles.get("npc", ""))
+    if band is not None:
+        lo = max(lo, r.snap_up(round(band.y0 / r.dbu) + r.get("npc.enc") + half))
+        hi = min(hi, (round(band.y1 / r.dbu) - r.get("npc.enc") - half) // r.grid * r.grid)
+    imp = tpl.implants.get(tpl.layer_roles.get("pimplant", ""))
+    if imp is not None and r.get("co.poly_to_pimplant"):
+        hi = min(hi, (round(imp.y0 / r.dbu) - r["co.poly_to_pimplant"] - half) // r.grid * r.grid)
+    return lo, hi
 
 
 def fit_rows(cell: Cell, process: Process, scale: float = 1.0) -> Cell:

@@ -29,10 +29,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from nbcell.layout.frame import _Builder as FrameBuilder, row_limits
+from nbcell.layout.frame import _Builder as FrameBuilder, poly_contact_span, row_limits
 from nbcell.layout.ir import Finger, Placement
 from nbcell.layout.place import fingers as list_fingers
-from nbcell.layout.rules import RULE_IDS, LayoutError, Rules, load_rules
+from nbcell.layout.rules import LayoutError, Rules, load_rules
 from nbcell.netlist import Cell
 from nbcell.pdk import Process
 
@@ -182,31 +182,15 @@ class TrackFrame:
 
 def _channel(process: Process, r: Rules, d: Dims, cl: int, ch: int) -> list[int]:
     """Poly-contact track(s) between ``cl`` and ``ch`` (the lowest and highest a poly contact may
-    sit, dbu): two when two poly pads fit, else one, in the template's npc band if it has one."""
+    sit next to the rows, dbu), kept in the template's npc band and off the P implant: two when
+    two poly pads fit, else one in the middle."""
+    cl, ch = poly_contact_span(process, r, cl, ch)
     if ch - cl >= 2 * d.pad_poly + r["poly.space"] and ch - cl >= d.track:
         return [cl, ch]
     if ch < cl:
-        raise LayoutError(f"process {process.name}: no poly contact fits in the channel between the rows")
-    tpl = process.template
-    band = tpl.implants.get(tpl.layer_roles.get("npc", ""))
-    g = r.grid
-    if band is None:
-        return [(cl + ch) // 2 // g * g]
-    y0, y1 = round(band.y0 / r.dbu), round(band.y1 / r.dbu)
-    c = (y0 + y1) // 2 // g * g
-    enc = r.get("npc.enc")
-    if not cl <= c <= ch or c - d.cut // 2 - enc < y0 or c + d.cut // 2 + enc > y1:
-        raise LayoutError(f"process {process.name}: the npc band {band.y0}..{band.y1} µm cannot hold a poly "
-                          f"contact between the rows")
-    imp = tpl.implants.get(tpl.layer_roles.get("pimplant", ""))
-    if imp is not None and c + d.cut // 2 + r.get("co.poly_to_pimplant") > round(imp.y0 / r.dbu):
-        raise LayoutError(f"process {process.name}: a poly contact in the channel comes too close to the "
-                          f"P implant (rule {_rid(process, 'co.poly_to_pimplant')})")
-    return [c]
-
-
-def _rid(process: Process, key: str) -> str:
-    return RULE_IDS.get(process.technology.name, {}).get(key, key)
+        raise LayoutError(f"process {process.name}: no poly contact fits in the channel between the rows "
+                          f"(with the npc band and the P implant)")
+    return [(cl + ch) // 2 // r.grid * r.grid]
 
 
 def _tracks(process: Process, r: Rules, d: Dims, rail_lo: int, rail_hi: int, over_rails: bool = True
