@@ -73,3 +73,22 @@ def test_builtin_cell_is_clean(name):
     assert drc.violations == 0, drc.by_rule
     lvs = run_lvs(gen.layout, gen.top, tgt, _builtin()[name])
     assert lvs.match and lvs.pins_ok, lvs.messages
+
+
+def test_short_second_metal_piece_grows_to_the_minimum_area():
+    """Two vias on neighbouring tracks of one line joined on Metal2: 0.20 x 0.70 = 0.14 µm², below
+    M2.d (0.144): the piece grows along its line only."""
+    from nbcell.layout.gridded import _Draw
+
+    tgt = load_process(TARGET)
+    cell = _builtin()["nbcell__inv_1"]
+    f = build_track_frame(cell, tgt, place(cell, tgt))
+    ly = db.Layout()
+    ly.dbu = tgt.technology.dbu
+    dr = _Draw(f, {}, ly, ly.create_cell("x"))
+    dr.net("X", "m1", (900, 1000, 1100, 1700))
+    dr.min_area()
+    (poly,) = list(dr.net_m1["X"].merged().each())
+    assert poly.area() >= load_rules(tgt).area("m1.area")
+    b = poly.bbox()
+    assert (b.left, b.right) == (900, 1100) and b.bottom < 1000 and b.top > 1700

@@ -120,6 +120,20 @@ class _Draw:
                 xc = (f.x(i) + f.x(i + 1)) // 2
                 self.add("via1", (xc - v2, yc - v2, xc + v2, yc + v2))
 
+    def min_area(self) -> None:
+        """A second-metal piece on one line below the minimum area (two vias on neighbouring tracks)
+        grows at both ends: the tracks beside its pads are its own (the router keeps other nets off
+        them), so the growth keeps every space."""
+        d, r = self.f.dims, self.f.rules
+        need = r.area("m1.area")
+        for reg in self.net_m1.values():
+            for poly in list(reg.merged().each()):
+                b = poly.bbox()
+                if poly.area() >= need or b.width() > 2 * d.hx1:
+                    continue
+                grow = r.snap_up(-(-(need - poly.area()) // (2 * b.width())))
+                reg.insert(db.Box(b.left, b.bottom - grow, b.right, b.top + grow))
+
     def _third(self, net: str, w: NetWires) -> None:
         """The third metal: pads over its vias, wires along the tracks."""
         f, d = self.f, self.f.dims
@@ -271,6 +285,7 @@ def draw_gridded(frame: TrackFrame, wires: dict[str, NetWires], layout: db.Layou
     """Draw a routed frame into ``top``; returns pins (net -> (layer, µm boxes)) and obstructions."""
     dr = _Draw(frame, wires, layout, top)
     dr.run()
+    dr.min_area()
     dr.write()
     tpl, tech, f = frame.process.template, frame.process.technology, frame
     dbu = f.dbu
