@@ -77,18 +77,23 @@ def test_builtin_cell_is_clean(name):
 
 def test_short_second_metal_piece_grows_to_the_minimum_area():
     """Two vias on neighbouring tracks of one line joined on Metal2: 0.20 x 0.70 = 0.14 µm², below
-    M2.d (0.144): the piece grows along its line only."""
+    M2.d (0.144): the piece grows along its line, away from another net's node on the next track."""
     from nbcell.layout.gridded import _Draw
+    from nbcell.layout.maze import NetWires
 
     tgt = load_process(TARGET)
     cell = _builtin()["nbcell__inv_1"]
     f = build_track_frame(cell, tgt, place(cell, tgt))
-    ly = db.Layout()
-    ly.dbu = tgt.technology.dbu
-    dr = _Draw(f, {}, ly, ly.create_cell("x"))
-    dr.net("X", "m1", (900, 1000, 1100, 1700))
-    dr.min_area()
-    (poly,) = list(dr.net_m1["X"].merged().each())
-    assert poly.area() >= load_rules(tgt).area("m1.area")
-    b = poly.bbox()
-    assert (b.left, b.right) == (900, 1100) and b.bottom < 1000 and b.top > 1700
+    need = load_rules(tgt).area("m1.area")
+    x, (y0, y1) = f.x(2), (f.ys[1], f.ys[2])
+    piece = (x - 100, y0 - 145, x + 100, y1 + 145)
+    for others, down_only in (({}, False), ({"Y": NetWires("Y", m1={(2, 3)})}, True)):
+        ly = db.Layout()
+        ly.dbu = tgt.technology.dbu
+        dr = _Draw(f, {"X": NetWires("X", m1={(2, 1), (2, 2)}), **others}, ly, ly.create_cell("x"))
+        dr.net("X", "m1", piece)
+        dr.min_area()
+        (poly,) = list(dr.net_m1["X"].merged().each())
+        b = poly.bbox()
+        assert poly.area() >= need and (b.left, b.right) == (piece[0], piece[2])
+        assert b.bottom < piece[1] and (b.top == piece[3]) == down_only

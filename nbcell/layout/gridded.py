@@ -122,17 +122,31 @@ class _Draw:
 
     def min_area(self) -> None:
         """A second-metal piece on one line below the minimum area (two vias on neighbouring tracks)
-        grows at both ends: the tracks beside its pads are its own (the router keeps other nets off
-        them), so the growth keeps every space."""
-        d, r = self.f.dims, self.f.rules
+        grows along its line where no other net holds the next node of that line (the router let
+        such a node be a plain wire beside a pad, not beside a longer one), else sideways by at most
+        half the room the line pitch leaves."""
+        f, d, r = self.f, self.f.dims, self.f.rules
         need = r.area("m1.area")
-        for reg in self.net_m1.values():
+        held: dict[tuple[int, int], set[str]] = {}
+        for net, w in self.wires.items():
+            for node in w.m1:
+                held.setdefault(node, set()).add(net)
+        side = (d.pitch - 2 * d.hx1 - r["m1.space"]) // 2 // r.grid * r.grid
+        for net, reg in self.net_m1.items():
             for poly in list(reg.merged().each()):
                 b = poly.bbox()
                 if poly.area() >= need or b.width() > 2 * d.hx1:
                     continue
-                grow = r.snap_up(-(-(need - poly.area()) // (2 * b.width())))
-                reg.insert(db.Box(b.left, b.bottom - grow, b.right, b.top + grow))
+                c = round(b.center().x / d.pitch)
+                ts = [t for t, y in enumerate(f.ys) if b.bottom < y < b.top]
+                free = lambda t: not (0 <= t < len(f.ys)) or not (held.get((c, t), set()) - {net})  # noqa: E731
+                ends = [e for e, t in ((-1, ts[0] - 1), (1, ts[-1] + 1)) if ts and free(t)]
+                if ends:
+                    grow = r.snap_up(-(-(need - poly.area()) // (len(ends) * b.width())))
+                    reg.insert(db.Box(b.left, b.bottom - grow * (-1 in ends), b.right, b.top + grow * (1 in ends)))
+                elif side > 0:
+                    grow = min(side, r.snap_up(-(-(need - poly.area()) // (2 * b.height()))))
+                    reg.insert(db.Box(b.left - grow, b.bottom, b.right + grow, b.top))
 
     def _third(self, net: str, w: NetWires) -> None:
         """The third metal: pads over its vias, wires along the tracks."""
