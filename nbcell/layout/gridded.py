@@ -11,7 +11,7 @@ from __future__ import annotations
 import klayout.db as db
 
 from nbcell.layout.ir import Placement
-from nbcell.layout.maze import MazeError, NetWires, route_tracks
+from nbcell.layout.maze import LAST_PASSES, LAST_STALL, STALL, MazeError, NetWires, route_tracks
 from nbcell.layout.rules import LayoutError, load_rules
 from nbcell.layout.template import template_boxes
 from nbcell.layout.tracks import Dims, TrackFrame, build_track_frame, routing_roles
@@ -255,19 +255,22 @@ def route_placement(cell: Cell, process: Process, placement: Placement, seed: in
     third = Dims.of(process, load_rules(process)).third_metal
     last: Exception | None = None
     env_failures = 0
-    for third_metal, inserts in ((False, MAX_INSERTS), (True, MAX_INSERTS_THIRD)) if third else ((False, MAX_INSERTS),):
+    stages = ((False, MAX_INSERTS), (True, MAX_INSERTS_THIRD)) if third else ((False, MAX_INSERTS),)
+    for stage, (third_metal, inserts) in enumerate(stages):
         pl = placement
         for attempt in range(inserts + 1):
             frame = build_track_frame(cell, process, pl)
+            # the very last attempt negotiates longer: nothing is left to fall back on
+            last = stage == len(stages) - 1 and attempt == inserts
+            passes, stall = (LAST_PASSES, LAST_STALL) if last else (30, STALL)
             try:
                 if router != "maze" and env_failures < ENV_ATTEMPTS:
                     try:
                         return frame, _route_env(frame, seed + attempt, third_metal, router), router
                     except MazeError:
                         env_failures += 1
-                if router != "maze":
-                    return frame, route_tracks(frame, seed + attempt, third_metal=third_metal), f"maze ({router} fallback)"
-                return frame, route_tracks(frame, seed + attempt, third_metal=third_metal), "maze"
+                wires = route_tracks(frame, seed + attempt, passes, third_metal, stall)
+                return frame, wires, f"maze ({router} fallback)" if router != "maze" else "maze"
             except MazeError as e:
                 last = e
                 hot = e.hot or [frame.lines // 2]

@@ -32,6 +32,9 @@ COST_H0, COST_V0, COST_V1, COST_H1, COST_VIA, COST_DROP = 1.0, 3.0, 1.4, 2.5, 2.
 COST_H2, COST_VIA2 = 1.5, 4.0
 #: passes without fewer conflicts after which a routing attempt gives up
 STALL = 8
+#: passes and stall limit of the last attempt before a cell is given up (no wider cell or extra
+#: metal left to fall back on, so a longer negotiation is worth its time)
+LAST_PASSES, LAST_STALL = 80, 20
 
 
 class MazeError(LayoutError):
@@ -401,7 +404,7 @@ class Maze:
                     bad.add(self.id(0, c, t))
         return bad
 
-    def run(self, passes: int = 30) -> dict[str, NetWires]:
+    def run(self, passes: int = 30, stall: int = STALL) -> dict[str, NetWires]:
         nets = sorted(self.terms, key=lambda n: (-len(self.terms[n]), n))
         if self.seed and nets:
             k = self.seed % len(nets)
@@ -410,7 +413,7 @@ class Maze:
         bad: set[int] = set()
         best, best_it = None, 0
         for it in range(passes):
-            if it - best_it > STALL:
+            if it - best_it > stall:
                 break  # the negotiation stopped making progress: widen or add a metal instead
             order = nets if it % 2 == 0 else nets[::-1]
             for net in order:
@@ -524,8 +527,8 @@ def _islands(w: NetWires) -> list[set[tuple[int, int]]]:
     return [groups[k] for k in sorted(groups)]
 
 
-def route_tracks(f: TrackFrame, seed: int = 0, passes: int = 30, third_metal: bool = False
-                 ) -> dict[str, NetWires]:
+def route_tracks(f: TrackFrame, seed: int = 0, passes: int = 30, third_metal: bool = False,
+                 stall: int = STALL) -> dict[str, NetWires]:
     """Route every net of ``f`` (on the third metal too if asked and the process allows it);
-    raises :class:`MazeError` when congestion remains."""
-    return Maze(f, seed, third_metal).run(passes)
+    raises :class:`MazeError` when congestion remains (after ``stall`` passes without progress)."""
+    return Maze(f, seed, third_metal).run(passes, stall)
