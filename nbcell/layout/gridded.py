@@ -261,8 +261,8 @@ def route_placement(cell: Cell, process: Process, placement: Placement, seed: in
         for attempt in range(inserts + 1):
             frame = build_track_frame(cell, process, pl)
             # the very last attempt negotiates longer: nothing is left to fall back on
-            last = stage == len(stages) - 1 and attempt == inserts
-            passes, stall = (LAST_PASSES, LAST_STALL) if last else (30, STALL)
+            final = stage == len(stages) - 1 and attempt == inserts
+            passes, stall = (LAST_PASSES, LAST_STALL) if final else (30, STALL)
             try:
                 if router != "maze" and env_failures < ENV_ATTEMPTS:
                     try:

@@ -18,9 +18,10 @@ rows holds a single poly-contact track (sky130 hd: the npc band), a gate
 column whose N and P gates differ is split into two columns.
 
 Because every pad on the first metal is as wide as the widest enclosure needs,
-the router only has to keep two nets off neighbouring lines of one track (first
-metal) and off neighbouring tracks of one line (second metal); everything
-else is legal by construction (see :class:`TrackFrame` for the numbers).
+the router only has to keep two nets' pads off neighbouring lines of one track
+(first metal) and two nets off close tracks of one line (second metal: any two
+uses, or only two via pads where a plain wire clears a pad); everything else is
+legal by construction (see :class:`TrackFrame` for the numbers).
 All coordinates in database units (dbu).
 """
 
@@ -176,8 +177,12 @@ class TrackFrame:
 
     def channel(self) -> tuple[int, int]:
         """Track indices of the N and P poly contacts (the same track when the channel has one)."""
-        k = self.track_kind
-        return (k.index("c"), k.index("c")) if "c" in k else (k.index("cn"), k.index("cp"))
+        return channel_tracks(self.track_kind)
+
+
+def channel_tracks(kind: list[str]) -> tuple[int, int]:
+    """Indices of the N and P poly-contact tracks among track kinds ``kind``."""
+    return (kind.index("c"), kind.index("c")) if "c" in kind else (kind.index("cn"), kind.index("cp"))
 
 
 def _channel(process: Process, r: Rules, d: Dims, cl: int, ch: int) -> list[int]:
@@ -452,7 +457,7 @@ class _Builder:
                                       f"narrow for a contact on any track")
                 terms.append(Terminal(net, f"diffusion {row}{group[0]}", nodes))
         self.gates: list[tuple[int, str, str]] = []
-        cn, cp = (self.kind.index("c"),) * 2 if "c" in self.kind else (self.kind.index("cn"), self.kind.index("cp"))
+        cn, cp = channel_tracks(self.kind)
         for g in range(self.G):
             fn, fp = self.finger("n", g), self.finger("p", g)
             gl = self.gate_line[g]
