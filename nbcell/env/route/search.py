@@ -4,7 +4,8 @@ backtrack, both ``lax.while_loop``s, so a whole routing episode jits and vmaps.
 The step costs are the host router's (:mod:`nbcell.layout.maze`): a node costs
 ``(1 + history) * (1 + present * other nets nearby)`` times its step cost, and
 "nearby" follows the same conflict rules (first-metal pads on neighbouring lines
-of a track, second/third metal on close tracks of a line). The second metal is
+of a track, second/third metal on close tracks of a line; on the second metal
+only via pads count where a plain wire clears a pad). The second metal is
 split into three states — arrived by a first via, by moving, by a second via —
 so a path never stacks the two vias at one node.
 """
