@@ -4,24 +4,22 @@ split gate columns; built-in cells DRC-clean and LVS-matching with pin names."""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import replace
 
 import pytest
 
+from conftest import assert_drc_lvs_clean, builtin_generated, builtin_sized
 from nbcell import lef as lefw
 from nbcell.drc import run_drc
 from nbcell.drc.lvs import run_lvs
 from nbcell.layout import generate
-from nbcell.layout.frame import fit_rows, row_limits
+from nbcell.layout.frame import row_limits
 from nbcell.layout.ir import Placement
 from nbcell.layout.place import check_placement, fingers, place
 from nbcell.layout.rules import load_rules
 from nbcell.layout.tracks import Dims, build_track_frame, gridded_lower_bound
-from nbcell.library import read_library
 from nbcell.netlist import Cell
 from nbcell.pdk import load_process
-from nbcell.sizing import size_cell
 
 TARGET = "sky130_hd"
 #: inverter, stacks, complex gates, split gate columns (mux, tri-state), three metals (xor), a latch
@@ -29,15 +27,12 @@ SAMPLE = ("nbcell__inv_1", "nbcell__nand2_1", "nbcell__nor3_1", "nbcell__aoi21_1
           "nbcell__mux2_1", "nbcell__tbuf_1", "nbcell__xor2_1", "nbcell__dlat_1")
 
 
-@functools.cache
 def _builtin() -> dict[str, Cell]:
-    src, tgt = load_process("builtin"), load_process(TARGET)
-    return {c.name: fit_rows(size_cell(c, src, tgt), tgt) for c in read_library("builtin").cells}
+    return builtin_sized(TARGET)
 
 
-@functools.cache
 def _generated(name: str):
-    return generate(_builtin()[name], load_process(TARGET))
+    return builtin_generated(TARGET, name)
 
 
 def test_tracks_follow_the_sky130_rules():
@@ -89,12 +84,7 @@ def test_split_gate_columns():
 @pytest.mark.parametrize("name", SAMPLE)
 def test_builtin_cell_is_clean(name):
     tgt = load_process(TARGET)
-    gen = _generated(name)
-    assert gen.style.startswith("gridded"), gen.style
-    drc = run_drc(gen.layout, gen.top, tgt.technology)
-    assert drc.violations == 0, drc.by_rule
-    lvs = run_lvs(gen.layout, gen.top, tgt, _builtin()[name])
-    assert lvs.match and lvs.pins_ok, lvs.messages
+    gen = assert_drc_lvs_clean(TARGET, name)
     site = tgt.template.site.width
     assert abs(gen.width_um / site - round(gen.width_um / site)) < 1e-6
     assert 0 < gridded_lower_bound(_builtin()[name], tgt) <= gen.width_um + 1e-9

@@ -4,37 +4,28 @@ poly-contact track in the channel; built-in cells DRC-clean and LVS-matching wit
 
 from __future__ import annotations
 
-import functools
-
 import klayout.db as db
 import pytest
 
-from nbcell.drc import run_drc
-from nbcell.drc.lvs import run_lvs
-from nbcell.layout import generate
-from nbcell.layout.frame import fit_rows, row_limits
+from conftest import assert_drc_lvs_clean, builtin_generated, builtin_sized
+from nbcell.layout.frame import row_limits
 from nbcell.layout.place import place
 from nbcell.layout.rules import load_rules
 from nbcell.layout.tracks import build_track_frame
-from nbcell.library import read_library
 from nbcell.netlist import Cell
 from nbcell.pdk import load_process
-from nbcell.sizing import size_cell
 
 TARGET = "sg13g2"
 SAMPLE = ("nbcell__inv_1", "nbcell__nand2_1", "nbcell__nor3_1", "nbcell__aoi22_1", "nbcell__mux2_1",
           "nbcell__tbuf_1", "nbcell__xor2_1", "nbcell__dff_1")
 
 
-@functools.cache
 def _builtin() -> dict[str, Cell]:
-    src, tgt = load_process("builtin"), load_process(TARGET)
-    return {c.name: fit_rows(size_cell(c, src, tgt), tgt) for c in read_library("builtin").cells}
+    return builtin_sized(TARGET)
 
 
-@functools.cache
 def _generated(name: str):
-    return generate(_builtin()[name], load_process(TARGET))
+    return builtin_generated(TARGET, name)
 
 
 def test_rows_keep_the_tie_and_implant_rules():
@@ -66,13 +57,7 @@ def test_tie_strips_are_drawn():
 
 @pytest.mark.parametrize("name", SAMPLE)
 def test_builtin_cell_is_clean(name):
-    tgt = load_process(TARGET)
-    gen = _generated(name)
-    assert gen.style.startswith("gridded"), gen.style
-    drc = run_drc(gen.layout, gen.top, tgt.technology)
-    assert drc.violations == 0, drc.by_rule
-    lvs = run_lvs(gen.layout, gen.top, tgt, _builtin()[name])
-    assert lvs.match and lvs.pins_ok, lvs.messages
+    assert_drc_lvs_clean(TARGET, name)
 
 
 def test_short_second_metal_piece_grows_to_the_minimum_area():

@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import builtin_sized
 from nbcell.env import route as renv
-from nbcell.layout.frame import fit_rows
 from nbcell.layout.maze import Maze, MazeError
 from nbcell.layout.place import place
 from nbcell.layout.tracks import build_track_frame
@@ -19,22 +19,14 @@ from nbcell.library import read_library
 from nbcell.pdk import load_process
 from nbcell.policies.route import PathFinder
 from nbcell.port import PortJob, port_cell
-from nbcell.sizing import size_cell
 
 TARGET = "gf180mcu_7t"
 
 
 @lru_cache(maxsize=None)
-def sized(name: str, target: str = TARGET):
-    src, tgt = load_process("builtin"), load_process(target)
-    cell = next(c for c in read_library("builtin").cells if c.name == name)
-    return fit_rows(size_cell(cell, src, tgt), tgt)
-
-
-@lru_cache(maxsize=None)
 def problem(name: str, target: str = TARGET) -> renv.RouteProblem:
     tgt = load_process(target)
-    cell = sized(name, target)
+    cell = builtin_sized(target)[name]
     return renv.route_problem(build_track_frame(cell, tgt, place(cell, tgt, 0)))
 
 

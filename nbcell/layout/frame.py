@@ -305,14 +305,10 @@ class _Builder:
 
     def _m1_vertical_tracks(self) -> tuple[int, int]:
         """(pitch, offset) of the second metal's tracks if it runs vertically, else (0, 0)."""
-        tr = self.tpl.tracks.get(self.tpl.layer_roles.get("m2" if self._m0_is_m1() else "m1", ""))
+        tr = self.tpl.tracks.get(self.m1_layer)
         if tr is None or tr.direction != "vertical":
             return (0, 0)
         return (self.to(tr.pitch), self.to(tr.offset))
-
-    def _m0_is_m1(self) -> bool:
-        """True when the first routing metal is the process's metal 1 (no local interconnect)."""
-        return "li" not in self.tpl.layer_roles
 
     # -- rows, diffusion, contacts, gates ---------------------------------------
 
@@ -478,13 +474,11 @@ class _Builder:
 
     @property
     def m0_layer(self) -> str:
-        roles = self.tpl.layer_roles
-        return roles.get("li") or roles["m1"]
+        return self.tpl.layer_roles[routing_roles(self.tpl)["m0"]]
 
     @property
     def m1_layer(self) -> str:
-        roles = self.tpl.layer_roles
-        return roles["m1"] if "li" in roles else roles["m2"]
+        return self.tpl.layer_roles[routing_roles(self.tpl)["m1"]]
 
     def gates(self) -> None:
         """Gate poly over each finger (with endcap) and, per gate column, the poly into the channel."""
@@ -500,6 +494,15 @@ class _Builder:
                 y0, y1 = self.rows[row].span(W)
                 y0, y1 = (y0, y1 + r["poly.endcap"]) if self.rows[row].up else (y0 - r["poly.endcap"], y1)
                 self.gate_poly.append((f.gate, (xg - L // 2, y0, xg + L // 2, y1)))
+
+
+def routing_roles(tpl) -> dict[str, str]:
+    """Template layer roles of the routing metals and cuts: ``m0``/``m1``/``m2`` the first/second/
+    third routing metal, ``cut1``/``cut2`` the cuts between them (with local interconnect: li1,
+    met1, met2 and mcon, via; else metal 1 to 3 and via1, via2)."""
+    if "li" in tpl.layer_roles:
+        return {"m0": "li", "m1": "m1", "m2": "m2", "cut1": "mcon", "cut2": "via1"}
+    return {"m0": "m1", "m1": "m2", "m2": "m3", "cut1": "via1", "cut2": "via2"}
 
 
 def row_limits(process: Process, r: Rules) -> tuple[tuple[int, int], tuple[int, int]]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import klayout.db as db
 
+from nbcell.layout.frame import routing_roles
 from nbcell.layout.ir import Placement
 from nbcell.layout.maze import LAST_PASSES, LAST_STALL, STALL, MazeError, NetWires, route_tracks
 from nbcell.layout.rules import LayoutError, load_rules
 from nbcell.layout.template import template_boxes
-from nbcell.layout.tracks import Dims, TrackFrame, build_track_frame, routing_roles
+from nbcell.layout.tracks import Dims, TrackFrame, build_track_frame
 from nbcell.netlist import Cell
 from nbcell.pdk import Process
 

@@ -13,7 +13,7 @@ import re
 
 import klayout.db as db
 
-from nbcell.layout.frame import row_limits
+from nbcell.layout.frame import routing_roles, row_limits
 from nbcell.layout.rules import LayoutError, Rules, load_rules
 from nbcell.layout.template import template_boxes
 from nbcell.netlist import Cell, Device
@@ -69,8 +69,7 @@ class _Special:
         self.to = lambda um: round(um / self.r.dbu)
         self.site = self.to(self.tpl.site.width)
         self.H = self.to(self.tpl.height)
-        roles = self.tpl.layer_roles
-        self.m0 = roles.get("li") or roles["m1"]
+        self.m0 = self.tpl.layer_roles[routing_roles(self.tpl)["m0"]]
         self.diodes = [d for d in cell.devices if d.kind == "diode"]
         others = [d for d in cell.devices if d.kind not in ("diode",)]
         if others:

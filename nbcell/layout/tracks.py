@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from nbcell.layout.frame import _Builder as FrameBuilder, poly_contact_span, row_limits
+from nbcell.layout.frame import _Builder as FrameBuilder, poly_contact_span, routing_roles, row_limits
 from nbcell.layout.ir import Finger, Placement
 from nbcell.layout.place import fingers as list_fingers
 from nbcell.layout.rules import LayoutError, Rules, load_rules
@@ -107,15 +107,6 @@ class Dims:
                 third = dict(hx2=hx2, hy2=hy2, w2=r["m2.width"], via2=cut2)
         return cls(pitch, track, hx0, hy0, hx1, hy1, r["m0.width"], r["m1.width"], ce,
                    co // 2 + r.co_enc("poly").big, co, cut1, **third)
-
-
-def routing_roles(tpl) -> dict[str, str]:
-    """Template layer roles of the gridded style's metals and cuts: ``m0``/``m1``/``m2`` the
-    first/second/third routing metal, ``cut1``/``cut2`` the cuts between them (with local
-    interconnect: li1, met1, met2 and mcon, via; else metal 1 to 3 and via1, via2)."""
-    if "li" in tpl.layer_roles:
-        return {"m0": "li", "m1": "m1", "m2": "m2", "cut1": "mcon", "cut2": "via1"}
-    return {"m0": "m1", "m1": "m2", "m2": "m3", "cut1": "via1", "cut2": "via2"}
 
 
 @dataclass
