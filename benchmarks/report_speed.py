@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from nbcell.paths import cell_dir, cell_file, file_stem
 from nbcell.report import build_report
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
@@ -42,7 +43,7 @@ def port_sample(out: Path) -> None:
 def synthesize(src: Path, out: Path, n: int) -> None:
     """``n`` cells in ``out`` from the drawn cells of ``src`` (GDS etc. copied under new names)."""
     summary = json.loads((src / "summary.json").read_text())
-    drawn = [r for r in summary["cells"] if (src / "cells" / r["name"] / f"{r['name']}.gds").is_file()]
+    drawn = [r for r in summary["cells"] if cell_file(src, r["name"], "gds").is_file()]
     if not drawn:
         sys.exit(f"{src}: no cell with a GDS to copy")
     rows = []
@@ -53,11 +54,11 @@ def synthesize(src: Path, out: Path, n: int) -> None:
         if i % 20 == 19:
             row.update(status="failed", error="synthetic failure", drc_violations=None, width_um=None)
         else:
-            d = out / "cells" / name
+            d = cell_dir(out, name)
             d.mkdir(parents=True, exist_ok=True)
-            for f in (src / "cells" / base["name"]).iterdir():
+            for f in cell_dir(src, base["name"]).iterdir():
                 if f.suffix != ".png":
-                    shutil.copy(f, d / f"{name}{f.suffix}")
+                    shutil.copy(f, d / f"{file_stem(name)}{f.suffix}")
             if row.get("width_um"):
                 row["reference_width_um"] = round(row["width_um"] * (0.7 + 0.05 * (i % 13)), 2)
         rows.append(row)

@@ -11,6 +11,7 @@ so a resumed run writes the same outputs as one that was never stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -20,10 +21,13 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from nbcell import __version__
 from nbcell.atomic import write_bytes_atomic, write_text_atomic
-from nbcell.cdl import cell_cdl, join_cdl
+from nbcell.cdl import join_cdl
 from nbcell.netlist import Cell
+from nbcell.paths import cell_dir, cell_file, file_stem
 from nbcell.reference import base_name
 from nbcell.store import Store, store_path
 from nbcell.worker import CellTask
@@ -66,18 +70,39 @@ class _Item:
     key: str = ""
 
 
+def _plain(x):
+    """JSON-ready form of a job field: pydantic models and dataclasses as their fields; any other
+    type raises TypeError, so a new kind of option can never drop out of the key unnoticed."""
+    if isinstance(x, BaseModel):
+        return x.model_dump(mode="json")
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return asdict(x)
+    raise TypeError(f"job_key: cannot hash {type(x).__name__}")
+
+
 def job_key(job) -> str:
-    """Hash (hex) of what every cell of the job shares: processes, policy, seed, sizing, nbcell version."""
-    blob = json.dumps({"nbcell": __version__, "source": job.source_process.model_dump_json(),
-                       "target": job.target.model_dump_json(), "policy": job.policy, "seed": job.seed,
-                       "sizing": asdict(job.sizing)}, sort_keys=True)
+    """Hash (hex) of what every cell of the job shares: every field of the job (a ``PortJob``: the
+    source and target process definitions, policy, seed, sizing, router, checkpoints …) but those
+    marked ``per_cell``, and nbcell's version."""
+    fields = {f.name: getattr(job, f.name) for f in dataclasses.fields(job) if not f.metadata.get("per_cell")}
+    blob = json.dumps({"nbcell": __version__, **fields}, sort_keys=True, default=_plain)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def cell_key(common: str, cell: Cell, reference_width: float | None) -> str:
-    """Hash (hex) of one cell's inputs: the job's hash, the cell's netlist (as CDL), its reference width."""
-    blob = json.dumps([common, cell_cdl(cell), reference_width])
+    """Hash (hex) of one cell's inputs: the job's hash, the cell (every field but where it was read),
+    its reference width."""
+    blob = json.dumps([common, _without_refs(asdict(cell)), reference_width], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _without_refs(x):
+    # file and line of a definition do not change the cell: moving a library keeps its results
+    if isinstance(x, dict):
+        return {k: _without_refs(v) for k, v in x.items() if k != "ref"}
+    if isinstance(x, (list, tuple)):
+        return [_without_refs(v) for v in x]
+    return x
 
 
 def _items(libs: list[LibraryInput], jobs: dict, opts: BatchOptions) -> list[_Item]:
@@ -99,6 +124,9 @@ def _items(libs: list[LibraryInput], jobs: dict, opts: BatchOptions) -> list[_It
 
 def _write_cell_files(folder: Path, files: dict[str, bytes]) -> None:
     """Write a cell's files atomically, then drop what an earlier attempt left that this one did not write."""
+    for name in files:
+        if "/" in name or "\0" in name or name.startswith("."):  # workers (Ray actors too) send plain names
+            raise ValueError(f"cell file name {name!r} is not a plain file name")
     for name, data in files.items():
         write_bytes_atomic(folder / name, data)
     for p in folder.iterdir():
@@ -173,7 +201,7 @@ def _lost(task: CellTask, jobs: dict, status: str, reason: str, text: str, secon
                      reference_width_um=jobs[task.library].references.get(base_name(task.name)),
                      seconds=round(seconds, 3), error=reason)
     text += f"{time.strftime('%Y-%m-%d %H:%M:%S')} ERROR nbcell: {task.name}: {status}: {reason}\n"
-    return {"result": asdict(res), "drawn": False, "files": {f"{task.name}.log": text.encode()}}
+    return {"result": asdict(res), "drawn": False, "files": {f"{file_stem(task.name)}.log": text.encode()}}
 
 
 def _schedule(pool, tasks: deque, timeout: float | None, jobs: dict, start, finish) -> None:
@@ -227,15 +255,15 @@ def _assemble(out: Path, lib: str, names: list[str], job) -> None:
     layout.dbu = job.target.technology.dbu
     lefs, cdls = [], []
     for name in names:
-        d = out / "cells" / name
         one = kdb.Layout()
-        one.read(str(d / f"{name}.gds"))
+        one.read(str(cell_file(out, name, "gds")))
         layout.create_cell(name).copy_tree(one.top_cell())
-        lefs.append((d / f"{name}.lef").read_text())
-        cdls.append((d / f"{name}.cdl").read_text())
-    write_bytes_atomic(out / f"{lib}.gds", gds_bytes(layout, list(layout.top_cells())))
-    write_text_atomic(out / f"{lib}.lef", lefw.library(lefs, job.target))
-    write_text_atomic(out / f"{lib}.cdl", join_cdl(cdls, f"{lib} ported to {job.target.name} by nbcell"))
+        lefs.append(cell_file(out, name, "lef").read_text())
+        cdls.append(cell_file(out, name, "cdl").read_text())
+    stem = file_stem(lib)
+    write_bytes_atomic(out / f"{stem}.gds", gds_bytes(layout, list(layout.top_cells())))
+    write_text_atomic(out / f"{stem}.lef", lefw.library(lefs, job.target))
+    write_text_atomic(out / f"{stem}.cdl", join_cdl(cdls, f"{lib} ported to {job.target.name} by nbcell"))
 
 
 def run_batch(libs: list[LibraryInput], job, out: Path, opts: BatchOptions | None = None) -> dict:
@@ -283,7 +311,7 @@ def run_batch(libs: list[LibraryInput], job, out: Path, opts: BatchOptions | Non
             task.attempt = store.start(task.name, task.library, task.key)
 
         def finish(task: CellTask, payload: dict) -> None:
-            _write_cell_files(out / "cells" / task.name, payload["files"])
+            _write_cell_files(cell_dir(out, task.name), payload["files"])
             store.finish(task.name, task.library, task.key, payload["result"], payload["drawn"], timeout)
             results[by_name[task.name]] = (payload["result"], payload["drawn"])
             progress.update(payload["result"]["status"])

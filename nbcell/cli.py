@@ -5,6 +5,7 @@
     nbcell port  [source=PATH|source=[A,B]] [target=NAME] [out=DIR] [jobs=N] [cell_timeout=S]
     nbcell port  -m policy=greedy,anneal ...   (a Hydra sweep: one run per combination)
     nbcell check target=NAME gds=PATH [netlist=PATH] out=DIR
+    nbcell rules [target=NAME] [format=table|json]   (what `check` and `port` call clean)
     nbcell report out=DIR
     nbcell show NAME out=DIR
     nbcell train [source=A|source=[A,B]] [target=NAME] [out=DIR] [train.minutes=M] [train.export=DIR] ...
@@ -19,6 +20,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -30,12 +32,14 @@ from omegaconf import DictConfig, OmegaConf
 from nbcell.atomic import write_text_atomic
 from nbcell.cdl import cell_cdl
 from nbcell.library import ReadResult, default_celllibs, read_library
+from nbcell.limits import MAX_JOBS, MAX_SEED
+from nbcell.paths import file_stem
 from nbcell.pdk import PdkError, Process, load_process
 from nbcell.sizing import SizingError, SizingRule, check_sized, size_cell
 
 log = logging.getLogger("nbcell")
 CONF = Path(__file__).parent / "conf"
-COMMANDS = ("cells", "size", "port", "check", "report", "show", "train")
+COMMANDS = ("cells", "size", "port", "check", "rules", "report", "show", "train")
 
 
 class UsageError(Exception):
@@ -80,8 +84,48 @@ def read_source(cfg: DictConfig, path: str | None = None) -> ReadResult:
     return res
 
 
+def check_match(cfg: DictConfig, results: list[ReadResult]) -> None:
+    """UsageError when ``cells=GLOB`` matches no cell (readable or not) of any source."""
+    if cfg.cells != "*" and not any(r.cells or any(e.name for e in r.errors) for r in results):
+        raise UsageError(f"cells={cfg.cells}: no cell of {', '.join(r.name for r in results)} matches")
+
+
+def number(key: str, value, kind: type = int, lo: float | None = None, hi: float | None = None):
+    """A numeric option (``jobs=4``) as ``kind`` in ``lo``..``hi``; UsageError naming it otherwise."""
+    whole = kind is int
+    try:
+        if whole and (isinstance(value, bool) or (isinstance(value, float) and not value.is_integer())):
+            raise ValueError
+        v = kind(value)
+    except (TypeError, ValueError, OverflowError):
+        raise UsageError(f"{key}={value}: not a {'whole ' if whole else ''}number") from None
+    if not math.isfinite(v) or (lo is not None and v < lo) or (hi is not None and v > hi):
+        span = f"{lo}..{hi}" if lo is not None and hi is not None else f">= {lo}" if lo is not None else ""
+        raise UsageError(f"{key}={value}: out of range{' ' + span if span else ''}")
+    return v
+
+
+def sizing_rule(cfg: DictConfig) -> SizingRule:
+    """The ``sizing`` options as a :class:`SizingRule`; UsageError for a bad one."""
+    try:
+        return SizingRule(str(cfg.sizing.width), str(cfg.sizing.length),
+                          number("sizing.scale", cfg.sizing.scale, float, 0))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def out_dir(out: Path) -> Path:
+    """``out``, made if missing; UsageError when it cannot be (below a regular file, no permission)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"out={out}: cannot make this folder: {e.strerror or e}") from None
+    return out
+
+
 def cmd_cells(cfg: DictConfig) -> int:
     res = read_source(cfg)
+    check_match(cfg, [res])
     rows = [{"name": c.name, "transistors": len(c.transistors), "pins": list(c.pins),
              "devices": len(c.devices)} for c in res.cells]
     if cfg.format == "json":
@@ -107,7 +151,14 @@ def size_source(cfg: DictConfig, out: Path) -> tuple[ReadResult, list, list[dict
     """Read and size every cell; writes ``out/<cell>.cdl``. Returns (read result, sized cells, failures)."""
     tgt = _target(cfg)
     res = read_source(cfg)
-    rule = SizingRule(cfg.sizing.width, cfg.sizing.length, float(cfg.sizing.scale))
+    check_match(cfg, [res])
+    sized, failed = size_cells(res, tgt, sizing_rule(cfg), out_dir(out))
+    return res, sized, failed
+
+
+def size_cells(res: ReadResult, tgt: Process, rule: SizingRule, out: Path) -> tuple[list, list[dict]]:
+    """Size every cell of ``res`` for ``tgt``; writes ``out/<cell>.cdl``. Returns (sized cells, failures:
+    read errors and cells that could not be sized, each ``{"name", "error"}``)."""
     sized, failed = [], [{"name": e.name, "error": e.error} for e in res.errors]
     for cell in res.cells:
         try:
@@ -119,9 +170,9 @@ def size_source(cfg: DictConfig, out: Path) -> tuple[ReadResult, list, list[dict
             failed.append({"name": cell.name, "error": str(e)})
             log.error("could not size %s", e)
             continue
-        write_text_atomic(out / f"{s.name}.cdl", cell_cdl(s))
+        write_text_atomic(out / f"{file_stem(s.name)}.cdl", cell_cdl(s))
         sized.append(s)
-    return res, sized, failed
+    return sized, failed
 
 
 def cmd_size(cfg: DictConfig) -> int:
@@ -139,23 +190,31 @@ def cmd_port(cfg: DictConfig) -> int:
     """The main job: read -> size -> place -> route -> geometry -> DRC/LVS, ``out/summary.json``."""
     from nbcell.batch import LibraryInput, run_batch  # klayout and jax are only needed here
     from nbcell.layout.gridded import ROUTERS
-    from nbcell.port import PortJob
+    from nbcell.layout.rules import LayoutError, load_rules
+    from nbcell.port import PortJob, checkpoint_digests
     from nbcell.reference import reference_widths
 
     out, opts = port_out(cfg), _batch_options(cfg)
     tgt = _target(cfg)
-    rule = SizingRule(cfg.sizing.width, cfg.sizing.length, float(cfg.sizing.scale))
+    try:
+        load_rules(tgt)  # every rule the layout generator needs: a process without them fails here, not per cell
+    except LayoutError as e:
+        raise UsageError(f"target={cfg.target.name}: {e}") from None
+    rule, seed = sizing_rule(cfg), number("seed", cfg.seed, int, 0, MAX_SEED)
     refs = reference_widths(cfg.reference) if cfg.reference else {}
     router = str(cfg.get("router", "maze"))
     if router not in ROUTERS:
         raise UsageError(f"router={router}: one of {', '.join(ROUTERS)}")
-    libs = []
-    for path in source_paths(cfg):
-        res = read_source(cfg, path)
-        job = PortJob(res.process, tgt, cfg.policy.name, int(cfg.seed), rule, refs, router)
+    paths = source_paths(cfg)
+    libs, read = [], [read_source(cfg, path) for path in paths]
+    check_match(cfg, read)
+    for path, res in zip(paths, read):
+        job = PortJob(res.process, tgt, cfg.policy.name, seed, rule, refs, router,
+                      checkpoint_digests(cfg.policy.name, router))
         libs.append(LibraryInput(res.name, path, res.cells, [(e.name, e.error) for e in res.errors], job))
     if len({lib.name for lib in libs}) < len(libs):
         raise UsageError(f"source: libraries {', '.join(lib.name for lib in libs)}: each may be given once")
+    out_dir(out)
     summary = run_batch(libs, libs[0].job, out, opts)
     rows = summary["cells"]
     counts = {s: sum(r["status"] == s for r in rows) for s in ("clean", "drc", "lvs", "failed", "timeout")}
@@ -219,6 +278,26 @@ def cmd_check(cfg: DictConfig) -> int:
     return 1 if drc_bad or lvs_bad else 0
 
 
+def cmd_rules(cfg: DictConfig) -> int:
+    """Every design rule of the target's process: checked by ``check``/``port``, or not and why."""
+    from nbcell.drc import rule_coverage
+
+    proc = load_process(cfg.target.name)
+    rows = rule_coverage(proc.technology)
+    if cfg.format == "json":
+        sys.stdout.write(json.dumps({"target": proc.name, "technology": proc.technology.name, "rules": rows}) + "\n")
+        return 0
+    if cfg.format != "table":
+        raise UsageError(f"format={cfg.format}: use json or table")
+    width = max(len(r["id"]) for r in rows)
+    print(f"{proc.name} ({proc.technology.name}): {sum(r['checked'] for r in rows)} of {len(rows)} rules checked")
+    for r in rows:
+        value = "" if r["value"] is None else f"{r['value']:g}"
+        state = "checked" if r["checked"] else "NOT checked"
+        print(f"{r['id']:<{width}}  {state:<11}  {value:>7}  {' '.join(r['layers'])}: {r['why']}")
+    return 0
+
+
 def cmd_train(cfg: DictConfig) -> int:
     """Train the RL agent (``train`` config section); prints the final metrics as JSON."""
     from nbcell.policies.rl.network import NetConfig
@@ -239,10 +318,10 @@ def cmd_train(cfg: DictConfig) -> int:
     unknown = sorted(set(given) - known - {"sources", "out", "agent", "router"})
     if unknown:
         raise UsageError(f"train: unknown option(s) {', '.join(unknown)}")
-    given.update(buckets=tuple(int(b) for b in t.buckets), seed=int(cfg.seed), net=NetConfig(**given["net"]),
+    given.update(buckets=tuple(int(b) for b in t.buckets), seed=number("seed", cfg.seed, int, 0, MAX_SEED), net=NetConfig(**given["net"]),
                  ppo=PPOConfig(**given["ppo"]), export=str(t.export) if t.export else None)
     opts = TrainOptions(**{k: v for k, v in given.items() if k in known})
-    rule = SizingRule(cfg.sizing.width, cfg.sizing.length, float(cfg.sizing.scale))
+    rule = sizing_rule(cfg)
     try:
         metrics = run([library_path(str(s)) for s in t.sources], tgt, Path(t.out), opts, rule, cfg.process)
     except ValueError as e:
@@ -263,7 +342,7 @@ def _train_router(cfg: DictConfig, tgt) -> int:
         meta = train_router(Path(t.out), cells, tgt.name, float(r.minutes), tuple(int(b) for b in r.buckets),
                             tuple(int(s) for s in r.seeds), float(r.holdout), int(r.bc_iters),
                             cfg=RoutePPOConfig(**OmegaConf.to_container(r.ppo)), bc_lr=float(r.bc_lr),
-                            ppo_lr=float(r.ppo_lr), seed=int(cfg.seed), checkpoint_every=int(r.checkpoint_every),
+                            ppo_lr=float(r.ppo_lr), seed=number("seed", cfg.seed, int, 0, MAX_SEED), checkpoint_every=int(r.checkpoint_every),
                             resume=bool(t.resume), export=str(t.export) if t.export else None)
     except (ValueError, TypeError) as e:
         raise UsageError(f"train.router: {e}") from None
@@ -285,10 +364,9 @@ def port_out(cfg: DictConfig) -> Path:
 def _batch_options(cfg: DictConfig):
     from nbcell.batch import BatchOptions
 
-    jobs, count, index = int(cfg.jobs), int(cfg.shard_count), int(cfg.shard_index)
-    timeout = float(cfg.cell_timeout) if cfg.cell_timeout is not None else None
-    if jobs < 0:
-        raise UsageError(f"jobs={jobs}: use 0 (in this process) or more worker processes")
+    jobs, count = number("jobs", cfg.jobs, int, 0, MAX_JOBS), number("shard_count", cfg.shard_count, int, 1)
+    index = number("shard_index", cfg.shard_index, int, 0)
+    timeout = None if cfg.cell_timeout is None else number("cell_timeout", cfg.cell_timeout, float)
     if timeout is not None and timeout <= 0:
         raise UsageError(f"cell_timeout={cfg.cell_timeout}: seconds > 0, or null for no limit")
     if count < 1 or not 0 <= index < count:
@@ -357,7 +435,7 @@ def _hydra_flags(argv: list[str]) -> tuple[list[str], list[str]]:
 
 @hydra.main(config_path="conf", config_name="config", version_base=None)
 def _app(cfg: DictConfig) -> int:
-    handler = {"cells": cmd_cells, "size": cmd_size, "port": cmd_port, "check": cmd_check, "report": cmd_report,
+    handler = {"cells": cmd_cells, "size": cmd_size, "port": cmd_port, "check": cmd_check, "rules": cmd_rules, "report": cmd_report,
                "show": cmd_show, "train": cmd_train}[cfg.command]
     try:
         code = handler(cfg)

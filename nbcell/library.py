@@ -8,18 +8,18 @@ SPICE wins where both exist), or ``builtin``. Device models get their meaning
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nbcell.limits import MAX_CELL_DEVICES, MAX_DEPTH, MAX_FINGERS, MAX_LENGTH_UM, MIN_LENGTH_UM
 from nbcell.netlist import Cell, CellError, Device, NetlistError, Transistor
 from nbcell.pdk import PdkError, Process, load_process, process_for_library, process_for_models
 from nbcell.spice import NetlistFile, RawSubckt, parse_netlist, read_netlist_file
 
 NETLIST_SUFFIXES = (".spice", ".sp", ".cdl", ".cir", ".ckt", ".net", ".spi")
 BUILTIN = "builtin"
-_MAX_DEPTH = 32
+_KINDS = {"M": "MOS device", "X": "subcircuit call", "D": "diode", "R": "resistor", "C": "capacitor"}
 
 
 def default_celllibs() -> Path:
@@ -78,8 +78,10 @@ class Library:
     subckts: dict[str, RawSubckt] = field(default_factory=dict)
     file_errors: list[NetlistError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    _sizes: dict[str, int] = field(default_factory=dict, repr=False)  # flattened device count by subcircuit
 
     def add(self, nf: NetlistFile) -> None:
+        self._sizes.clear()
         self.file_errors.extend(nf.errors)
         self.warnings.extend(nf.warnings)
         for sc in nf.subckts:
@@ -100,14 +102,44 @@ class Library:
     def flatten(self, name: str) -> Cell:
         """Flatten one subcircuit into a :class:`Cell`; raises :class:`NetlistError`."""
         sc = self.subckts[name]
+        if sc.error is not None:
+            raise sc.error
+        # count first: subcircuits that call each other several times per level grow exponentially
+        n = self._size(sc, (sc.name,))
+        if n > MAX_CELL_DEVICES:
+            raise NetlistError(sc.ref, f"flattens to {n} devices, over the limit of {MAX_CELL_DEVICES} "
+                                       "(nbcell.limits.MAX_CELL_DEVICES)", sc.name)
         cell = Cell(sc.name, tuple(sc.pins), ref=sc.ref, pin_directions=dict(sc.pin_directions))
         self._expand(sc, {p: p for p in sc.pins}, "", cell, (sc.name,))
         return cell
 
+    def _size(self, sc: RawSubckt, stack: tuple) -> int:
+        """Devices of ``sc`` after flattening (memoized; never expands); raises on a recursive or
+        too deeply nested call."""
+        got = self._sizes.get(sc.name)
+        if got is not None:
+            return got
+        n = 0
+        for el in sc.elements:
+            if el.letter == "X" and el.model in self.subckts:
+                self._check_call(el, sc, stack)
+                n += self._size(self.subckts[el.model], stack + (el.model,))
+            else:
+                n += 1
+        self._sizes[sc.name] = n
+        return n
+
+    @staticmethod
+    def _check_call(el, sc: RawSubckt, stack: tuple) -> None:
+        if el.model in stack:
+            raise NetlistError(el.ref, f"recursive subcircuit call {' -> '.join(stack + (el.model,))}", sc.name)
+        if len(stack) >= MAX_DEPTH:
+            raise NetlistError(el.ref, f"subcircuit calls nested deeper than {MAX_DEPTH} levels "
+                                       "(nbcell.limits.MAX_DEPTH)", sc.name)
+
     def _expand(self, sc: RawSubckt, netmap: dict[str, str], prefix: str, cell: Cell, stack: tuple) -> None:
         if sc.error is not None:
             raise sc.error
-        devices = self.process.all_devices
 
         def net(n: str) -> str:
             got = netmap.get(n)
@@ -118,8 +150,7 @@ class Library:
         for el in sc.elements:
             model = el.model
             if el.letter == "X" and model in self.subckts:
-                if len(stack) >= _MAX_DEPTH or model in stack:
-                    raise NetlistError(el.ref, f"recursive subcircuit call {' -> '.join(stack + (model,))}", sc.name)
+                self._check_call(el, sc, stack)
                 child = self.subckts[model]
                 if len(el.nodes) != len(child.pins):
                     # Real extracted arrays (sky130_fd_sc_hdll__tap) call cells with more
@@ -129,13 +160,15 @@ class Library:
                 sub = {p: net(a) for p, a in zip(child.pins, el.nodes)}
                 self._expand(child, sub, f"{prefix}{el.name}/", cell, stack + (model,))
                 continue
-            dm = _lookup(devices, model)
-            if dm is None and el.letter == "R" and model is None:
-                raise NetlistError(el.ref, "plain resistors are not supported in standard cells", sc.name)
+            dm = self.process.device(model)
+            if dm is None and model is None:
+                raise NetlistError(el.ref, f"{_KINDS[el.letter]} {el.name} names no model (plain {el.letter} "
+                                           "elements are not supported in standard cells)", sc.name)
             if dm is None:
                 what = "subcircuit or device model" if el.letter == "X" else "device model"
-                raise NetlistError(el.ref, f"unknown {what} {model!r} (process {self.process.name})", sc.name)
-            dname = f"{prefix}{el.name}"
+                raise NetlistError(el.ref, f"unknown {what} {model!r} for {_KINDS[el.letter]} {el.name} "
+                                           f"(process {self.process.name})", sc.name)
+            dname, model = f"{prefix}{el.name}", self.process.device_name(model)
             if dm.kind == "mos":
                 if el.letter not in "MX":
                     raise NetlistError(el.ref, f"{model!r} is a MOS model but used on a {el.letter} line", sc.name)
@@ -144,6 +177,8 @@ class Library:
                 nodes = tuple(net(n) for n in el.nodes)
                 if dm.kind in ("resistor", "short") and len(nodes) == 3:
                     nodes = nodes[:2]  # third node of an X-resistor is its body
+                if len(nodes) != 2:
+                    raise NetlistError(el.ref, f"{dm.kind} {el.name} needs 2 nodes, has {len(nodes)}", sc.name)
                 params = tuple(sorted(el.params.items())) + tuple((f"#{i}", v) for i, v in enumerate(el.values))
                 cell.devices.append(Device(dname, dm.kind, nodes, model, params, el.ref))
 
@@ -152,15 +187,22 @@ class Library:
             if key not in el.params:
                 raise NetlistError(el.ref, f"MOS device {el.name} has no {key}=", cell_name)
             v = el.params[key]
-            if not (v > 0 and math.isfinite(v)):
+            if not v > 0:
                 raise NetlistError(el.ref, f"MOS device {el.name}: {key} must be positive", cell_name)
-            return to_um(v)
+            um = to_um(v)
+            if not MIN_LENGTH_UM <= um <= MAX_LENGTH_UM:
+                raise NetlistError(el.ref, f"MOS device {el.name}: {key} = {um:g} µm is outside {MIN_LENGTH_UM:g}.."
+                                           f"{MAX_LENGTH_UM:g} µm (nbcell.limits)", cell_name)
+            return um
 
         w, length = need("w"), need("l")
-        nf = int(round(el.params.get("nf", el.params.get("ng", 1))))
-        m = int(round(el.params.get("m", 1) * el.params.get("mult", 1)))
-        if nf < 1 or m < 1:
-            raise NetlistError(el.ref, f"MOS device {el.name}: nf and m must be at least 1", cell_name)
+        nf = el.params.get("nf", el.params.get("ng", 1))
+        m = el.params.get("m", 1) * el.params.get("mult", 1)
+        if not (0 < nf <= MAX_FINGERS and 0 < m <= MAX_FINGERS) or min(round(nf), round(m)) < 1 \
+                or round(nf) * round(m) > MAX_FINGERS:
+            raise NetlistError(el.ref, f"MOS device {el.name}: nf = {nf:g} and m = {m:g} must be at least 1 "
+                                       f"and nf x m at most {MAX_FINGERS} (nbcell.limits.MAX_FINGERS)", cell_name)
+        nf, m = round(nf), round(m)
         if dm.w_is_total:
             w /= nf
         nodes = [net(n) for n in el.nodes]
@@ -172,15 +214,6 @@ class Library:
             raise NetlistError(el.ref, f"MOS device {el.name} needs 3 or 4 terminals, has {len(nodes)}", cell_name)
         d, g, s, b = nodes
         return Transistor(dname, d, g, s, b, model, dm.type, dm.flavour, w, length, nf, m, el.ref)
-
-
-def _lookup(devices: dict, model: str | None):
-    if model is None:
-        return None
-    dm = devices.get(model)
-    if dm is None:
-        dm = devices.get(model.lower())
-    return dm
 
 
 def to_um(value_si: float) -> float:

@@ -9,6 +9,7 @@ GDS, LEF, CDL, ``.lyrdb``, ``.lvsdb`` and ``.log``; the library files and
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from nbcell import lef as lefw
 from nbcell.layout import LayoutError, generate
 from nbcell.layout.frame import fit_rows
 from nbcell.netlist import Cell
+from nbcell.paths import cell_dir, cell_file
 from nbcell.pdk import Process
 from nbcell.env import TooLarge
 from nbcell.policies import Policy, Problem, RLUnavailable, get
@@ -57,15 +59,43 @@ class CellResult:
 
 @dataclass
 class PortJob:
-    """Everything one port run needs."""
+    """Everything one port run needs. Every field is part of the resume key (``nbcell.batch.job_key``)
+    but those marked ``per_cell``, whose share for each cell goes into that cell's key."""
 
     source_process: Process
     target: Process
     policy: str = "greedy"
     seed: int = 0
     sizing: SizingRule = SizingRule()
-    references: dict[str, float] = field(default_factory=dict)
+    #: reference widths (µm) by base cell name; only the row's ``reference_width_um``
+    references: dict[str, float] = field(default_factory=dict, metadata={"per_cell": True})
     router: str = "maze"
+    #: SHA-256 of each trained checkpoint the job loads (``checkpoint_digests``)
+    weights: dict[str, str] = field(default_factory=dict)
+
+
+def checkpoint_digests(policy: str, router: str) -> dict[str, str]:
+    """SHA-256 of the trained checkpoints a job with this ``policy`` and ``router`` loads (the RL agent's
+    with ``policy=rl``, the routing agent's with ``router=rl``; ``$NBCELL_RL_CHECKPOINT`` /
+    ``$NBCELL_ROUTE_CHECKPOINT`` choose others), so that another checkpoint redoes the cells."""
+    out = {}
+    if policy == "rl":
+        from nbcell.policies.rl.agent import checkpoint_path
+
+        out["policy"] = _folder_digest(checkpoint_path())
+    if router == "rl":
+        from nbcell.policies.rl.route_agent import checkpoint_path as route_path
+
+        out["router"] = _folder_digest(route_path())
+    return out
+
+
+def _folder_digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    files = sorted(p for p in Path(folder).rglob("*") if p.is_file()) if Path(folder).is_dir() else []
+    for p in files:
+        h.update(p.relative_to(folder).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest() if files else f"missing: {folder}"
 
 
 def _policy(name: str) -> Policy:
@@ -90,12 +120,12 @@ def port_cell(cell: Cell, job: PortJob, out: Path) -> tuple[CellResult, kdb.Layo
         layout = gen.layout
         res.width_um, res.height_um, res.lower_bound_um = gen.width_um, gen.height_um, gen.lower_bound_um
         res.layout_style, res.router = gen.style, gen.router
-        cell_dir = out / "cells" / cell.name
-        write_bytes_atomic(cell_dir / f"{cell.name}.gds", gds_bytes(layout, [gen.top]))
+        gds = cell_file(out, cell.name, "gds")
+        write_bytes_atomic(gds, gds_bytes(layout, [gen.top]))
         lef = lefw.macro(sized, job.target, gen.width_um, gen.pins, gen.obstructions)
-        write_text_atomic(cell_dir / f"{cell.name}.lef", lef)
-        write_text_atomic(cell_dir / f"{cell.name}.cdl", cell_cdl(sized))
-        chk = check_cell(layout, gen.top, job.target, sized, cell_dir, str(cell_dir / f"{cell.name}.gds"))
+        write_text_atomic(cell_file(out, cell.name, "lef"), lef)
+        write_text_atomic(cell_file(out, cell.name, "cdl"), cell_cdl(sized))
+        chk = check_cell(layout, gen.top, job.target, sized, cell_dir(out, cell.name), str(gds))
         if chk.error:
             raise RuntimeError(chk.error)
         res.drc_violations, res.drc_by_rule = chk.drc_violations, chk.drc_by_rule

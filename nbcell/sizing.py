@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from nbcell.limits import MAX_CELL_FINGERS, MAX_FINGERS
 from nbcell.netlist import Cell, Device, Transistor
 from nbcell.pdk import Process
 
@@ -32,6 +33,14 @@ class SizingRule:
     width: WidthRule = "inverter_ratio"
     length: LengthRule = "target"
     scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.width not in ("inverter_ratio", "scale", "keep"):
+            raise ValueError(f"sizing.width={self.width}: inverter_ratio, scale or keep")
+        if self.length not in ("target", "ratio"):
+            raise ValueError(f"sizing.length={self.length}: target or ratio")
+        if not (isinstance(self.scale, (int, float)) and 0 < self.scale < math.inf):
+            raise ValueError(f"sizing.scale={self.scale}: a finite number > 0")
 
 
 class SizingError(ValueError):
@@ -54,6 +63,9 @@ def fold(total_w: float, max_finger: float, w_min: float, grid: float) -> tuple[
     if max_finger < w_min:
         raise SizingError(f"diffusion row holds {max_finger} µm, less than the minimum width {w_min} µm")
     total_w = max(total_w, w_min)
+    if not total_w <= MAX_FINGERS * max_finger:
+        raise SizingError(f"{total_w:g} µm wide needs more than {MAX_FINGERS} fingers of {max_finger} µm "
+                          "(nbcell.limits.MAX_FINGERS)")
     nf = max(1, math.ceil(total_w / max_finger - 1e-9))
     w = snap(total_w / nf, grid)
     if w > max_finger:
@@ -79,20 +91,20 @@ def size_cell(cell: Cell, src: Process, tgt: Process, rule: SizingRule = SizingR
     nmap = _net_map(cell, src, tgt)
     grid = tgt.technology.grid
     tdev = tgt.all_devices
-    sdev = src.all_devices
     out: list[Transistor] = []
     for t in cell.transistors:
         try:
             model = tgt.target_model(t.type, t.flavour)
         except KeyError:
-            raise SizingError(f"{_at(t.ref)}cell {cell.name}: {t.name}: the target has no {t.type}-device") from None
+            raise SizingError(_no_device(t.name, f"{t.type}-MOS", t.model, t.ref, cell, tgt)) from None
         dm = tdev[model]
         row = tgt.template.n_row if t.type == "n" else tgt.template.p_row
         w_min = max(dm.w_min or 0.0, grid)
         l_min = dm.l_min or row.gate_length
         length = max(l_min, row.gate_length)
         if rule.length == "ratio":
-            s_lmin = sdev[t.model].l_min or t.l
+            s_dm = src.device(t.model)
+            s_lmin = (s_dm.l_min if s_dm else None) or t.l
             length = snap(max(length, length * t.l / s_lmin), grid)
         if rule.width == "inverter_ratio":
             s_ref = src.min_inverter.n if t.type == "n" else src.min_inverter.p
@@ -113,6 +125,10 @@ def size_cell(cell: Cell, src: Process, tgt: Process, rule: SizingRule = SizingR
         out.append(Transistor(t.name, nmap.get(t.drain, t.drain), nmap.get(t.gate, t.gate),
                               nmap.get(t.source, t.source), nmap.get(b, b), model, t.type,
                               dm.flavour, w, length, nf, 1, t.ref))
+    fingers = sum(t.nf for t in out)
+    if fingers > MAX_CELL_FINGERS:
+        raise SizingError(f"{_at(cell.ref)}cell {cell.name}: {fingers} fingers after sizing, over the limit of "
+                          f"{MAX_CELL_FINGERS} (nbcell.limits.MAX_CELL_FINGERS)")
     devices = [_port_device(d, cell, src, tgt, nmap) for d in cell.devices]
     pins = [nmap.get(p, p) for p in cell.pins]
     for body in (tgt.supplies.nwell_body, tgt.supplies.pwell_body):
@@ -127,13 +143,18 @@ def _port_device(d: Device, cell: Cell, src: Process, tgt: Process, nmap: dict[s
     if d.kind == "short":
         return Device(d.name, d.kind, nodes, "short", d.params, d.ref)
     if d.kind == "diode":
-        want = src.all_devices[d.model].type
+        s_dm = src.device(d.model)
+        want = s_dm.type if s_dm else None
         diodes = [(name, dm) for name, dm in tgt.all_devices.items() if dm.kind == "diode"]
         match = [name for name, dm in diodes if dm.type == want] or [name for name, _ in diodes]
         if match:
             return Device(d.name, d.kind, nodes, match[0], d.params, d.ref)
-    raise SizingError(f"{_at(d.ref)}cell {cell.name}: {d.name}: the target {tgt.name} has no {d.kind} device "
-                      f"for {d.model!r}")
+    raise SizingError(_no_device(d.name, d.kind, d.model, d.ref, cell, tgt))
+
+
+def _no_device(name: str, kind: str, model: str, ref, cell: Cell, tgt: Process) -> str:
+    """The one message for a device of any kind the target cannot make."""
+    return f"{_at(ref)}cell {cell.name}: {name}: the target {tgt.name} has no {kind} device for {model!r}"
 
 
 def check_sized(cell: Cell, tgt: Process) -> list[str]:

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nbcell.netlist import Cell
+from nbcell.paths import cell_dir as cell_folder, cell_file
 
 log = logging.getLogger("nbcell")
 
@@ -60,10 +61,10 @@ def run_task(task: CellTask, jobs: dict, scratch: Path) -> dict:
     ``out/cells/<name>/``."""
     from nbcell.port import CellResult, port_cell  # klayout and jax load in the worker only
 
-    cell_dir = scratch / "cells" / task.name
+    cell_dir = cell_folder(scratch, task.name)
     shutil.rmtree(cell_dir, ignore_errors=True)
     cell_dir.mkdir(parents=True)
-    handler = logging.FileHandler(cell_dir / f"{task.name}.log")
+    handler = logging.FileHandler(cell_file(scratch, task.name, "log"))
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
@@ -82,7 +83,7 @@ def run_task(task: CellTask, jobs: dict, scratch: Path) -> dict:
         root.removeHandler(handler)
         handler.close()
     # the DRC report names its GDS by path: name the one in out, not the scratch copy
-    here, there = str(cell_dir).encode(), str(Path(task.out) / "cells" / task.name).encode()
+    here, there = str(cell_dir).encode(), str(cell_folder(Path(task.out), task.name)).encode()
     files = {p.name: p.read_bytes() for p in sorted(cell_dir.iterdir()) if p.is_file() and not p.name.startswith(".")}
     for name in files:
         if name.endswith((".lyrdb", ".lvsdb", ".log")):
@@ -95,7 +96,7 @@ def partial_log(scratch: str | None, name: str) -> str:
     """The log a dead worker left for ``name`` (empty when there is none or it is on another machine)."""
     if not scratch:
         return ""
-    path = Path(scratch) / "cells" / name / f"{name}.log"
+    path = cell_file(Path(scratch), name, "log")
     try:
         return path.read_text(errors="replace")
     except OSError:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import klayout.db as kdb
 import klayout.rdb as rdb
+import pytest
 
 from conftest import celllib
 
@@ -72,3 +73,22 @@ def test_check_without_netlist_and_bad_paths(tmp_path: Path) -> None:
     assert row["drc_violations"] == 0 and row["lvs_match"] is None  # LVS not run without a netlist
     proc = run_check("target=gf180mcu_7t", f"gds={tmp_path}/missing.gds", f"out={tmp_path}")
     assert proc.returncode == 2 and "no such file or folder" in proc.stderr
+
+
+@pytest.mark.parametrize("target", ["gf180mcu_7t", "sky130_hd", "sg13g2"])
+def test_rules_listing(target: str) -> None:
+    """`nbcell rules` lists every rule of the target with checked or not and why (what "clean" covers)."""
+    from nbcell.drc import checked_rules
+    from nbcell.pdk import load_process
+
+    out = subprocess.run([sys.executable, "-m", "nbcell.cli", "rules", f"target={target}", "format=json"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    listing = json.loads(out.stdout)
+    tech = load_process(target).technology
+    assert [r["id"] for r in listing["rules"]] == [r.id for r in tech.rules]
+    assert {r["id"] for r in listing["rules"] if r["checked"]} == {r.id for r in checked_rules(tech)}
+    assert all(r["why"] for r in listing["rules"] if not r["checked"])
+    table = subprocess.run([sys.executable, "-m", "nbcell.cli", "rules", f"target={target}", "format=table"],
+                           capture_output=True, text=True)
+    assert table.returncode == 0 and f"{len(tech.rules)} rules checked" in table.stdout.splitlines()[0]

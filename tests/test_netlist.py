@@ -65,7 +65,8 @@ M4 Y n VDD pmos w=1.5 l=1.0 nf=2
 
 
 BROKEN = [
-    ("M1 Y A VSS VSS nmos w=abc l=1u", 3, "no w="),
+    ("M1 Y A VSS VSS nmos w=abc l=1u", 3, "'w=abc': not a number"),
+    ("M1 Y A VSS VSS nmos w=1u", 3, "no l="),
     ("M1 Y A nmos w=1u l=1u", 3, "3 or 4 terminals"),
     ("L1 Y A 1n", 3, "unsupported element"),
     ("M1 Y A VSS VSS zfet w=1u l=1u", 3, "unknown device model 'zfet'"),

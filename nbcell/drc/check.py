@@ -21,6 +21,7 @@ from nbcell.drc import CellLayers, run_drc
 from nbcell.drc.lvs import run_lvs
 from nbcell.library import read_library
 from nbcell.netlist import Cell
+from nbcell.paths import cell_dir as cell_folder, file_stem
 from nbcell.pdk import Process
 
 
@@ -57,11 +58,11 @@ def check_cell(layout: kdb.Layout, cell: kdb.Cell, process: Process, reference: 
         res.drc_violations, res.drc_by_rule = drc.violations, dict(sorted(drc.by_rule.items()))
         if cell_dir is not None:
             cell_dir.mkdir(parents=True, exist_ok=True)
-            path = cell_dir / f"{cell.name}.lyrdb"
+            path = cell_dir / f"{file_stem(cell.name)}.lyrdb"
             drc.write_lyrdb(str(path), cell.name, gds_path or None)
             res.lyrdb = str(path)
         if reference is not None:
-            lvsdb = str(cell_dir / f"{cell.name}.lvsdb") if cell_dir is not None else None
+            lvsdb = str(cell_dir / f"{file_stem(cell.name)}.lvsdb") if cell_dir is not None else None
             lvs = run_lvs(layout, cell, process, reference, lvsdb, layers=layers)
             res.lvs_match, res.pins_ok, res.lvs_messages = lvs.match, lvs.pins_ok, list(lvs.messages)
             res.lvsdb = lvsdb
@@ -103,7 +104,7 @@ def check_layouts(process: Process, gds: Path, netlist: Path | None, out: Path, 
             if not fnmatch.fnmatchcase(top.name, cells):
                 continue
             ref = refs.get(top.name)
-            row = check_cell(layout, top, process, ref, out / "cells" / top.name, str(path))
+            row = check_cell(layout, top, process, ref, cell_folder(out, top.name), str(path))
             if netlist is not None and ref is None and row.error is None:
                 row.error = ref_errors.get(top.name, f"no subcircuit {top.name} in {netlist}")
                 row.lvs_match = row.pins_ok = False

@@ -564,7 +564,13 @@ class Router:
         if self._repair(order):
             return self.result()
         bad = self.conflicts()
-        raise RouteError(f"cell {self.f.cell.name}: routing congestion left nets {sorted(bad)} in conflict")
+        if bad:
+            raise RouteError(f"cell {self.f.cell.name}: routing congestion left nets {', '.join(sorted(bad))} "
+                             "in conflict")
+        # no conflict left: what failed is the drawing (a same-net gap or a piece below the minimum)
+        gaps = ", ".join(sorted(self._drawing_problems())) or "none named"
+        raise RouteError(f"cell {self.f.cell.name}: routing left nets {gaps} with gaps or pieces too small to "
+                         "draw after PathFinder and the rip-up repair")
 
     def _drawing_problems(self) -> dict[str, set[int]]:
         """Net -> its elements next to a same-net gap or small piece the drawing cannot repair."""

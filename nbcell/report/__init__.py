@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from nbcell.atomic import write_bytes_atomic, write_text_atomic
+from nbcell.paths import cell_file, cell_link, file_stem
 from nbcell.pdk import PdkError, load_process
 from nbcell.report.lyp import write_lyp
 from nbcell.report.markers import Marker, read_lyrdb
@@ -45,11 +45,6 @@ def read_summary(out: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
-def cell_file(out: Path, name: str, ext: str, suffix: str = "") -> Path:
-    """``out/cells/<name>/<name><suffix>.<ext>``, the layout ``nbcell port`` writes."""
-    return out / "cells" / name / f"{name}{suffix}.{ext}"
-
-
 def target_lyp(out: Path, target: str) -> Path | None:
     """Write ``out/<target>.lyp`` for a known process; None (KLayout's default colours) otherwise."""
     try:
@@ -57,8 +52,7 @@ def target_lyp(out: Path, target: str) -> Path | None:
     except (PdkError, FileNotFoundError, OSError) as e:
         log.warning("report: no layer properties for target %r (%s); default colours", target, e)
         return None
-    stem = re.sub(r"[^\w.-]", "_", process.name)  # a process name from a custom YAML may hold anything
-    return write_lyp(process, out / f"{stem}.lyp")
+    return write_lyp(process, out / f"{file_stem(process.name)}.lyp")  # a custom YAML's name may hold anything
 
 
 def cell_markers(out: Path, row: dict) -> list[Marker]:
@@ -121,7 +115,7 @@ def build_report(out: str | Path, *, force: bool = False) -> ReportResult:
     drawn = 0
     for row in summary.get("cells", []):
         name = row["name"]
-        rf = RowFiles(links={ext: f"cells/{name}/{name}.{ext}" for ext in CELL_FILES
+        rf = RowFiles(links={ext: cell_link(name, ext) for ext in CELL_FILES
                              if cell_file(out, name, ext).is_file()})
         png = cell_file(out, name, "png")
         old = png.stat().st_mtime_ns if png.is_file() else None
@@ -131,7 +125,7 @@ def build_report(out: str | Path, *, force: bool = False) -> ReportResult:
             log.warning("report: cannot draw %s: %s", name, e)
             size = None
         if size:
-            rf.thumb, rf.thumb_size = f"cells/{name}/{name}.png", size
+            rf.thumb, rf.thumb_size = cell_link(name, "png"), size
             drawn += old is None or png.stat().st_mtime_ns != old
         files[name] = rf
     extras = {p.name: p.name for p in sorted(out.glob("*.*"))
