@@ -2,7 +2,8 @@
 
 ``run_drc(layout, cell, tech)`` flattens ``cell`` (in isolation), builds the
 drawn and derived layers it needs and evaluates every checked rule
-(``Rule.checked``: not skipped, not a descriptive kind). Rule ``exceptions``
+(``Rule.checked``: not skipped; a descriptive kind only where its check fields
+decide it on one cell). Rule ``exceptions``
 in the YAML are documentation only and never suppress a marker.
 
 DRC and LVS of one cell can share its flattened layers::
@@ -20,10 +21,11 @@ import klayout.db as db
 
 from nbcell.drc.layers import CellLayers, Recipes, recipes_of
 from nbcell.drc.report import DrcResult, Marker
-from nbcell.drc.rules import CHECKS, Markers, RuleDataError, Spec
+from nbcell.drc.rules import CHECKS, Markers, RuleDataError, Spec, evaluate
 from nbcell.pdk import Rule, Technology
 
-__all__ = ["CellLayers", "DrcResult", "Marker", "Markers", "RuleDataError", "checked_rules", "run_drc"]
+__all__ = ["CellLayers", "DrcResult", "Marker", "Markers", "RuleDataError", "checked_rules", "rule_coverage",
+           "run_drc"]
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,25 @@ def _plan(tech: Technology, dbu: float) -> _Plan:
 
 
 def checked_rules(tech: Technology) -> list[Rule]:
-    """The rule entries ``run_drc`` evaluates (YAML order): not skipped, geometric kinds."""
+    """The rule entries ``run_drc`` evaluates (YAML order): ``Rule.checked``."""
     return [r for r in tech.rules if r.checked]
+
+
+def rule_coverage(tech: Technology) -> list[dict]:
+    """Every rule of ``tech`` (YAML order): ``{"id", "kind", "layers", "value", "checked", "why"}``;
+    ``why`` is the rule's condition when checked, else the reason it is not (the YAML's ``skip``,
+    or a kind that no single cell can decide)."""
+    rows = []
+    for r in tech.rules:
+        if r.checked:
+            why = r.cond
+        elif r.check.skip is not None:
+            why = r.check.skip
+        else:
+            why = f"{r.kind} rule: not decidable on one cell" + (f" ({r.cond})" if r.cond else "")
+        rows.append({"id": r.id, "kind": r.kind, "layers": list(r.layers), "value": r.value,
+                     "checked": r.checked, "why": why})
+    return rows
 
 
 def run_drc(layout: db.Layout, cell: db.Cell, tech: Technology, layers: CellLayers | None = None) -> DrcResult:
@@ -72,7 +91,7 @@ def run_drc(layout: db.Layout, cell: db.Cell, tech: Technology, layers: CellLaye
     for spec in plan.specs:
         rule = spec.rule
         try:
-            found = CHECKS[rule.kind](spec, layers)
+            found = evaluate(spec, layers)
         except RuleDataError as e:
             res.not_evaluated[rule.id] = str(e)
             continue

@@ -303,3 +303,17 @@ class CellLayers:
                 if hint in name and not self.empty(name):
                     return self[name].bbox()
         return self.cell.bbox()
+
+
+@dataclass
+class ClippedLayers(CellLayers):
+    """The layers of a cell restricted to the part inside (``keep_inside``) or outside a marker
+    region (dbu): every drawn and derived layer is clipped as it is built, as the decks' scoped
+    rules do (``diff.not(areaid_sc)``). Clipping cuts new edges along the marker outline."""
+
+    marker: db.Region = field(default_factory=db.Region)
+    keep_inside: bool = False
+
+    def _build(self, name: str) -> db.Region:
+        reg = super()._build(name)
+        return reg & self.marker if self.keep_inside else reg - self.marker
