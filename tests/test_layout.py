@@ -1,5 +1,5 @@
 """Layout generator on gf180mcu_7t (gridded style): built-in cells DRC-clean and LVS-matching,
-determinism, the width lower bound, LEF output, and the transistor-free cells.
+determinism, the width lower bound as reported, LEF output, and the transistor-free cells.
 
 The whole built-in library is measured by ``benchmarks/port_library.py builtin``; here a fixed
 sample that covers inverters, stacks, complex gates, a mux and a tri-state stays fast."""
@@ -17,9 +17,10 @@ from nbcell.drc.lvs import run_lvs
 from nbcell.gds import gds_bytes
 from nbcell.layout import LayoutError, generate
 from nbcell.layout.ir import Placement
-from nbcell.layout.place import check_placement, place, width_lower_bound
+from nbcell.layout.bound import width_lower_bound_um
+from nbcell.layout.place import check_placement, place
 from nbcell.layout.rules import load_rules, rule
-from nbcell.layout.tracks import Dims, build_track_frame, gridded_lower_bound
+from nbcell.layout.tracks import Dims, build_track_frame
 from nbcell.library import read_library
 from nbcell.netlist import Cell, Device
 from nbcell.pdk import load_process
@@ -57,9 +58,9 @@ def test_builtin_cell_is_clean(name):
 def test_lower_bound_is_below_width():
     tgt = load_process(TARGET)
     cell = _builtin()["nbcell__nand2_1"]
-    lb = gridded_lower_bound(cell, tgt)
-    assert 0 < lb <= _generated("nbcell__nand2_1").width_um + 1e-9
-    assert width_lower_bound(cell, tgt) >= 1
+    lb = width_lower_bound_um(cell, tgt)
+    gen = _generated("nbcell__nand2_1")
+    assert 0 < lb <= gen.width_um + 1e-9 and gen.lower_bound_um == lb
 
 
 def test_same_input_same_gds_bytes():
@@ -72,14 +73,17 @@ def test_same_input_same_gds_bytes():
 def test_gf180_tracks_and_pitch_follow_the_rules():
     """Line pitch = the Metal2 track pitch (0.56); 5 first-metal tracks: one over N, two
     poly-contact tracks in the channel (CO.8 from the diffusion), two over P, each pad clear of
-    the rails (M1.2a); a Metal2-only track over each rail."""
+    the rails (M1.2a); a Metal2-only track over each rail. The N track holds a contact in the
+    narrowest contactable finger (0.36: CO.1 + 2 x CO.4), one pad space (M1.2a) from the
+    poly-contact track; vias on that pair are the router's to keep apart (V1.2a)."""
     tgt = load_process(TARGET)
     cell = _builtin()["nbcell__inv_1"]
     f = build_track_frame(cell, tgt, place(cell, tgt))
     d = Dims.of(tgt, load_rules(tgt))
     assert d.pitch == 560 and f.track_kind == ["m2", "n", "cn", "cp", "p", "p", "m2"]
     ys = f.ys[1:-1]  # the first-metal tracks
-    assert all(b - a >= d.track for a, b in zip(ys, ys[1:]))
+    assert all(b - a >= 2 * d.hy0 + 230 for a, b in zip(ys, ys[1:]))
+    assert ys[0] == 1160 - 180 and ys[1] - ys[0] < d.via + 260
     assert ys[0] - d.hy0 >= 300 + 230 and ys[-1] + d.hy0 <= 3620 - 230
     assert ys[1] - 110 >= 1160 + 170 and ys[2] + 110 <= 2360 - 170  # CO.8
     # the Metal2-only track over VSS: half the Metal2 space (M2.2a, 0.28) from the cell edge, and a

@@ -15,9 +15,10 @@ from nbcell.drc.lvs import run_lvs
 from nbcell.layout import generate
 from nbcell.layout.frame import row_limits
 from nbcell.layout.ir import Placement
+from nbcell.layout.bound import width_lower_bound_um
 from nbcell.layout.place import check_placement, fingers, place
 from nbcell.layout.rules import load_rules
-from nbcell.layout.tracks import Dims, build_track_frame, gridded_lower_bound
+from nbcell.layout.tracks import Dims, build_track_frame
 from nbcell.netlist import Cell
 from nbcell.pdk import load_process
 
@@ -87,7 +88,7 @@ def test_builtin_cell_is_clean(name):
     gen = assert_drc_lvs_clean(TARGET, name)
     site = tgt.template.site.width
     assert abs(gen.width_um / site - round(gen.width_um / site)) < 1e-6
-    assert 0 < gridded_lower_bound(_builtin()[name], tgt) <= gen.width_um + 1e-9
+    assert 0 < width_lower_bound_um(_builtin()[name], tgt) <= gen.width_um + 1e-9
 
 
 def test_lef_pins_on_li1_and_power_on_met1():

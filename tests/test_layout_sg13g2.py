@@ -70,12 +70,13 @@ def test_short_second_metal_piece_grows_to_the_minimum_area():
     cell = _builtin()["nbcell__inv_1"]
     f = build_track_frame(cell, tgt, place(cell, tgt))
     need = load_rules(tgt).area("m1.area")
-    x, (y0, y1) = f.x(2), (f.ys[1], f.ys[2])
+    c = f.lines // 2
+    x, (y0, y1) = f.x(c), (f.ys[1], f.ys[2])
     piece = (x - 100, y0 - 145, x + 100, y1 + 145)
-    for others, down_only in (({}, False), ({"Y": NetWires("Y", m1={(2, 3)})}, True)):
+    for others, down_only in (({}, False), ({"Y": NetWires("Y", m1={(c, 3)})}, True)):
         ly = db.Layout()
         ly.dbu = tgt.technology.dbu
-        dr = _Draw(f, {"X": NetWires("X", m1={(2, 1), (2, 2)}), **others}, ly, ly.create_cell("x"))
+        dr = _Draw(f, {"X": NetWires("X", m1={(c, 1), (c, 2)}), **others}, ly, ly.create_cell("x"))
         dr.net("X", "m1", piece)
         dr.min_area()
         (poly,) = list(dr.net_m1["X"].merged().each())

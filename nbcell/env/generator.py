@@ -13,7 +13,8 @@ import numpy as np
 
 from nbcell.env.types import NO, CellArrays, State
 from nbcell.layout.ir import Finger, Placement, Slot
-from nbcell.layout.place import _trails, fingers
+from nbcell.layout.bound import euler_trails
+from nbcell.layout.place import fingers
 from nbcell.netlist import Cell
 
 BUCKETS = (8, 16, 32, 64, 128, 256)
@@ -38,7 +39,7 @@ def column_lower_bound(fs: Sequence[Finger]) -> int:
     for row in ("n", "p"):
         edges = [(f.drain, f.source) for f in fs if f.type == row]
         if edges:
-            best = max(best, len(edges) + _trails(edges) - 1)
+            best = max(best, len(edges) + euler_trails(edges) - 1)
     return best
 
 

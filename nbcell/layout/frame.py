@@ -259,7 +259,7 @@ class _Builder:
                 if self.diff_net(row, g + 1) in self.contacted:
                     opts.append((2 * g + 2, end_off))
                 ends.append(("end", opts))
-        half_ds = r.snap_up((r["diff.space"] + 1) // 2)
+        half_ds = diff_edge_room(self.process, r, row)
         for i, (kind, opts) in enumerate(ends):
             if kind == "start" and i == 0:
                 for col, off in opts:
@@ -539,6 +539,19 @@ def row_limits(process: Process, r: Rules) -> tuple[tuple[int, int], tuple[int, 
         else:
             p_hi = min(p_hi, to(tie.y0) - clear)
     return (n_lo, n_hi), (p_lo, p_hi)
+
+
+def diff_edge_room(process: Process, r: Rules, row: str) -> int:
+    """Closest a ``row`` diffusion may come to a cell's side edge (dbu): half the diffusion space
+    (the neighbour keeps the other half), and its implant's enclosure less how far the template's
+    implant runs past the edge (pSD.c in sg13g2)."""
+    tpl = process.template
+    room = r.snap_up((r["diff.space"] + 1) // 2)
+    kind = "nimplant" if row == "n" else "pimplant"
+    imp = tpl.implants.get(tpl.layer_roles.get(kind, ""))
+    if imp is not None and r.get(f"{kind}.diff_enc"):
+        room = max(room, r[f"{kind}.diff_enc"] - round(imp.x_overhang / r.dbu))
+    return room
 
 
 def poly_contact_span(process: Process, r: Rules, lo: int, hi: int) -> tuple[int, int]:

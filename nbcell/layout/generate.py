@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 
 import klayout.db as db
 
+from nbcell.layout.bound import width_lower_bound_um
 from nbcell.layout.frame import Frame, build_frame, fit_rows
 from nbcell.layout.geometry import Drawer, draw
 from nbcell.layout.ir import Placement, Routing
-from nbcell.layout.place import check_placement, place, width_lower_bound
+from nbcell.layout.place import check_placement, place
 from nbcell.layout.route import RouteError, route
 from nbcell.layout.rules import LayoutError
 from nbcell.netlist import Cell
@@ -115,10 +116,8 @@ def generate(cell: Cell, process: Process, seed: int = 0, placement: Placement |
     top = layout.create_cell(cell.name)
     drawer = draw(frame, routing, layout, top)
     pins = _labels(frame, routing, drawer, top)
-    site = process.template.site.width
-    lb = width_lower_bound(sized, process) * site
     out = GeneratedCell(cell.name, layout, top, round(frame.width * frame.dbu, 4), process.template.height,
-                        round(lb, 4), placement, routing, frame, pins)
+                        width_lower_bound_um(sized, process), placement, routing, frame, pins)
     out.obstructions = _obstructions(drawer, frame)
     out.seconds = time.perf_counter() - t0
     return out
@@ -127,7 +126,6 @@ def generate(cell: Cell, process: Process, seed: int = 0, placement: Placement |
 def _generate_gridded(cell: Cell, process: Process, seed: int, placement: Placement | None,
                       t0: float, router: str) -> GeneratedCell:
     from nbcell.layout.gridded import draw_gridded, route_placement
-    from nbcell.layout.tracks import gridded_lower_bound
 
     folded = fit_rows(cell, process)
     if placement is None:
@@ -139,7 +137,7 @@ def _generate_gridded(cell: Cell, process: Process, seed: int, placement: Placem
     top = layout.create_cell(cell.name)
     pins, obs = draw_gridded(frame, wires, layout, top)
     out = GeneratedCell(cell.name, layout, top, round(frame.width * frame.dbu, 4), process.template.height,
-                        gridded_lower_bound(folded, process), frame.placement, None, None, pins)
+                        width_lower_bound_um(cell, process), frame.placement, None, None, pins)
     out.obstructions = obs
     out.style = "gridded m3" if any(w.vias2 for w in wires.values()) else "gridded"
     out.router = routed_by

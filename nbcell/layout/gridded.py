@@ -64,8 +64,11 @@ class _Draw:
                 sign, dy = w.grown.get((c, t), (0, 0))
                 self.net(net, "m0", (x0, y0 - dy if sign < 0 else y0, x1, y1 + dy if sign > 0 else y1))
             for c, t in sorted(w.contacts):
-                x, y = f.x(c), f.ys[t]
+                x, y = f.x(c), f.contact_y.get((c, t), f.ys[t])
                 self.add("contact", (x - cut2, y - cut2, x + cut2, y + cut2))
+                pad = f.contact_pad(c, t)
+                if pad is not None:  # a contact off its track: the pad stretches to it
+                    self.net(net, "m0", (x - d.hx0, pad[0], x + d.hx0, pad[1]))
                 if (c, t) in gate_nodes:
                     hp = d.pad_poly
                     self.add("poly", (x - hp, y - hp, x + hp, y + hp))
@@ -132,13 +135,14 @@ class _Draw:
         for net, w in self.wires.items():
             for node in w.m1:
                 held.setdefault(node, set()).add(net)
-        side = (d.pitch - 2 * d.hx1 - r["m1.space"]) // 2 // r.grid * r.grid
         for net, reg in self.net_m1.items():
             for poly in list(reg.merged().each()):
                 b = poly.bbox()
                 if poly.area() >= need or b.width() > 2 * d.hx1:
                     continue
-                c = round(b.center().x / d.pitch)
+                c = f.line_at(b.center().x)
+                gap = min([f.x(c) - f.x(c - 1)] * (c > 0) + [f.x(c + 1) - f.x(c)] * (c + 1 < f.lines) + [d.pitch])
+                side = (gap - 2 * d.hx1 - r["m1.space"]) // 2 // r.grid * r.grid
                 ts = [t for t, y in enumerate(f.ys) if b.bottom < y < b.top]
                 free = lambda t: not (0 <= t < len(f.ys)) or not (held.get((c, t), set()) - {net})  # noqa: E731
                 ends = [e for e, t in ((-1, ts[0] - 1), (1, ts[-1] + 1)) if ts and free(t)]
@@ -148,6 +152,16 @@ class _Draw:
                 elif side > 0:
                     grow = min(side, r.snap_up(-(-(need - poly.area()) // (2 * b.height()))))
                     reg.insert(db.Box(b.left - grow, b.bottom, b.right + grow, b.top))
+
+    def close_gaps(self) -> None:
+        """Fill the gaps narrower than the space between one net's shapes on each metal (a pad
+        stretched to its contact and the track beside it, third-metal ends on neighbouring lines
+        of close tracks): no other net can lie in such a gap (it would break the space), so the
+        fill only merges the net's own metal."""
+        for key, store in (("m0", self.net_m0), ("m1", self.net_m1), ("m2", self.net_m2)):
+            h = (self.f.rules.get(f"{key}.space") + 1) // 2
+            for net, reg in store.items():
+                store[net] = reg.merged().sized(h).sized(-h)
 
     def _third(self, net: str, w: NetWires) -> None:
         """The third metal: pads over its vias, wires along the tracks."""
@@ -304,6 +318,7 @@ def draw_gridded(frame: TrackFrame, wires: dict[str, NetWires], layout: db.Layou
     dr = _Draw(frame, wires, layout, top)
     dr.run()
     dr.min_area()
+    dr.close_gaps()
     dr.write()
     tpl, tech, f = frame.process.template, frame.process.technology, frame
     dbu = f.dbu

@@ -75,10 +75,11 @@ class Maze:
         self.t_lo, self.t_hi = self.m0_tracks[0], self.m0_tracks[-1]
         #: tracks the second metal may use (not those next to a rail drawn on it)
         self.m1_ok = [t not in f.no_m1 for t in range(self.NT)]
-        margin = lambda h, sp: -(-(h + (sp + 1) // 2) // d.pitch)  # noqa: E731
-        self.c0 = max(margin(d.hx0, r["m0.space"]), margin(d.hx1, r["m1.space"]),
-                      margin(d.hx2, r["m2.space"]) if self.L == 3 else 0)
-        self.c1 = f.lines - self.c0  # exclusive
+        # lines a pad may use: half of each metal's space from the cell edges (abutting cells)
+        edge = max(d.hx0 + (r["m0.space"] + 1) // 2, d.hx1 + (r["m1.space"] + 1) // 2,
+                   d.hx2 + (r["m2.space"] + 1) // 2 if self.L == 3 else 0)
+        self.c0 = next((i for i, x in enumerate(f.xs) if x >= edge), f.lines)
+        self.c1 = 1 + max((i for i, x in enumerate(f.xs) if x <= f.width - edge), default=-1)  # exclusive
         self.NL = f.lines
         self.seed = seed
         self.N = self.L * self.NL * self.NT
@@ -114,12 +115,20 @@ class Maze:
         # the searches spend their time here: look neighbours up instead of recomputing them
         self._adj = [list(self._neighbours(n)) for n in range(self.N + len(self.rails))]
         self._near = [self._near_of(n) for n in range(self.N)]
-        half = self.NL * self.NT
         # neighbours whose any use conflicts with a use of n / whose pads conflict with a pad on n
+        half = self.NL * self.NT
         self._side_any = [tuple(v for v in self._near[n] if v != n and n >= half and self._wire_close(n, v))
                           for n in range(self.N)]
         self._side_pad = [tuple(v for v in self._near[n] if v != n and v not in self._side_any[n])
                           for n in range(self.N)]
+        # vias of one level on tracks of one line closer than the cut space (a contact track beside
+        # a poly-contact track) are too close whatever their nets: node below the via -> such nodes
+        self._via_near: list[tuple[int, ...]] = []
+        for layer, size, space in ((0, d.via, r["cut1.space"]), (1, d.via2, r.get("cut2.space"))):
+            close = [t + 1 < self.NT and f.ys[t + 1] - f.ys[t] < size + space for t in range(self.NT)]
+            self._via_near += [tuple(n - 1 + 2 * k for k, ok in enumerate((t > 0 and close[t - 1], close[t])) if ok)
+                               for n in range(layer * half, (layer + 1) * half) for t in (n % self.NT,)]
+        self.via_count = [0] * (2 * half)  # vias up from each first- / second-metal node, all nets
 
     # -- node ids -------------------------------------------------------------------
 
@@ -194,12 +203,21 @@ class Maze:
             if c + 1 < self.c1:
                 out.append(n + self.NT)
             return tuple(out)
-        return tuple(v for v in (n - 1 if t > 0 and self._close(layer, t - 1) else -1, n,
-                                 n + 1 if t + 1 < self.NT and self._close(layer, t) else -1) if v >= 0)
+        near = [v for v in (n - 1 if t > 0 and self._close(layer, t - 1) else -1, n,
+                            n + 1 if t + 1 < self.NT and self._close(layer, t) else -1) if v >= 0]
+        if layer == 2 and self.f.dims.m2_line_close:
+            # a third-metal wire's end passes its via by more than half the line pitch's room: the
+            # next lines' nodes of its track conflict, and of a close track too (diagonally)
+            close_t = [u for u in near if u != n]  # its close tracks on this line
+            for dc in (-1, 1):
+                if 0 <= c + dc < self.NL:
+                    near += [n + dc * self.NT] + [u + dc * self.NT for u in close_t]
+        return tuple(near)
 
     def _wire_close(self, n: int, v: int) -> bool:
         """Whether a wire of one net and a pad of another on second- or third-metal nodes ``n`` and
-        ``v`` (neighbouring tracks of one line) would violate the space (then any two uses conflict)."""
+        ``v`` (neighbouring tracks of one line, or neighbouring lines of one third-metal track)
+        would violate the space (then any two uses conflict)."""
         layer, _, t = self.key(n)
         t = min(t, self.key(v)[2])
         if layer == 2:
@@ -229,6 +247,10 @@ class Maze:
             _bump(self.users[n], net, sign)
         for n in pads:
             _bump(self.pads[n], net, sign)
+        half = self.NL * self.NT
+        for a, b in zip(nodes, nodes[1:]):
+            if a < self.N and b < self.N and abs(a - b) == half:
+                self.via_count[min(a, b)] += sign
 
     def _others(self, n: int, net: str) -> int:
         """Other nets that conflict with ``net`` using ``n`` as a pad: any user of ``n``, users of
@@ -338,6 +360,8 @@ class Maze:
                         others = self._others(v, net) if via else self._others_plain(v, net)
                     if n < self.N and abs(v - n) == half:  # leaving a node by a via: it becomes a pad
                         others += self._others(n, net) - self._others_plain(n, net)
+                        # and no via of that level may come too close to it
+                        others += sum(self.via_count[u] for u in self._via_near[min(n, v)])
                     step = step * (1.0 + hist[v]) * (1.0 + pres * others)
                 nd = dn + step
                 if nd < dist.get(v, float("inf")):
@@ -366,6 +390,9 @@ class Maze:
                 for v in self._side_pad[n]:
                     if any(o != net for o in self.pads[v]):
                         bad.add(n)
+        for n, near in enumerate(self._via_near):
+            if self.via_count[n] and any(self.via_count[v] for v in near):
+                bad.add(n)
         return bad
 
     def _stubs(self) -> set[int]:
@@ -498,6 +525,13 @@ class Maze:
                 w.edges2.add(((c, t), (c + 1, t)))
             if (c, t + 1) in w.m2 and self._close(2, t):
                 w.edges2.add(((c, t), (c, t + 1)))  # closer than the space: one shape
+            if self.f.dims.m2_line_close:
+                # ends on neighbouring lines of close tracks: joined through (c + 1, t), which the
+                # conflict rules keep free of other nets (it is beside both)
+                for u in ((c + 1, t + 1), (c + 1, t - 1)):
+                    if u in w.m2 and self._close(2, min(t, u[1])):
+                        w.m2.add((c + 1, t))
+                        w.edges2 |= {((c, t), (c + 1, t)), tuple(sorted(((c + 1, t), u)))}
         return w
 
 

@@ -1,4 +1,4 @@
-"""Euler-path greedy placement of transistor fingers, and a width lower bound.
+"""Euler-path greedy placement of transistor fingers.
 
 Fingers of an N and a P device with the same gate net are paired into one gate
 column (a straight shared poly gate); the columns are chained left to right so
@@ -11,12 +11,11 @@ starting column.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass
 
 from nbcell.layout.ir import Finger, Placement, Slot
-from nbcell.layout.rules import LayoutError, load_rules
+from nbcell.layout.rules import LayoutError
 from nbcell.netlist import Cell
 from nbcell.pdk import Process
 
@@ -198,60 +197,6 @@ def place(cell: Cell, process: Process, seed: int = 0, beam: int = 48) -> Placem
     b = _Beam(items, power, max(1, beam))
     st = b.run([b.start()])
     return _columns_to_placement(items, st.cols)
-
-
-# --------------------------------------------------------------------------- lower bound
-
-
-def _trails(edges: list[tuple[str, str]]) -> int:
-    """Fewest trails covering every edge of the multigraph (sum over components of max(1, odd/2))."""
-    parent: dict[str, str] = {}
-
-    def find(a: str) -> str:
-        while parent.setdefault(a, a) != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    deg: dict[str, int] = defaultdict(int)
-    for a, b in edges:
-        deg[a] += 1
-        deg[b] += 1
-        parent[find(a)] = find(b)
-    odd: dict[str, int] = defaultdict(int)
-    for v, d in deg.items():
-        odd[find(v)] += d % 2
-    return sum(max(1, o // 2) for o in odd.values())
-
-
-def width_lower_bound(cell: Cell, process: Process) -> int:
-    """A lower bound of the cell width in sites for this generator's style.
-
-    Per row: the diffusion graph (nets as vertices, fingers as edges) needs at
-    least T Euler trails, i.e. T diffusion islands. An island of k fingers is
-    at least (k-1) uncontacted gate pitches plus two ends (gate to the
-    diffusion end), and islands keep the diffusion space between them and
-    half of it to each cell edge.
-    """
-    tpl = process.template
-    fs = fingers(cell)
-    if not fs or tpl is None:
-        return 1
-    r = load_rules(process)
-    dbu = r.dbu
-    worst = 0
-    for row in ("n", "p"):
-        fr = [f for f in fs if f.type == row]
-        if not fr:
-            continue
-        trails = _trails([(f.drain, f.source) for f in fr])
-        gl = round(min(f.l for f in fr) / dbu)
-        pitch_u = gl + r["poly.space"]
-        end = gl // 2 + min(r["diff.sd_ext"], r["co.to_gate"] + r["co.size"] + r.co_enc("diff").small)
-        width = (len(fr) - trails) * pitch_u + trails * (2 * end + r["diff.space"])
-        worst = max(worst, width)
-    site = round(tpl.site.width / dbu)
-    return max(1, math.ceil(worst / site))
 
 
 def check_placement(cell: Cell, placement: Placement) -> None:

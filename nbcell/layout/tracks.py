@@ -27,11 +27,11 @@ All coordinates in database units (dbu).
 
 from __future__ import annotations
 
-import math
+import bisect
 from dataclasses import dataclass, field
 
 from nbcell.layout.frame import _Builder as FrameBuilder, poly_contact_span, routing_roles, row_limits
-from nbcell.layout.ir import Finger, Placement
+from nbcell.layout.ir import Placement
 from nbcell.layout.place import fingers as list_fingers
 from nbcell.layout.rules import LayoutError, Rules, load_rules
 from nbcell.netlist import Cell
@@ -60,6 +60,9 @@ class Dims:
     hy2: int = 0
     w2: int = 0       # third metal wire width
     via2: int = 0     # second-to-third metal cut size
+    #: third-metal shapes of two nets on neighbouring lines of one track are too close (a wire's
+    #: end passes its via by the end-of-line enclosure)
+    m2_line_close: bool = False
 
     @property
     def third_metal(self) -> bool:
@@ -99,12 +102,21 @@ class Dims:
             # the second metal's pads hold either via (they never stack)
             ex, ey = along(e_m1)
             hx1t, hy1t = max(hx1, cut2 // 2 + ex), max(hy1, cut2 // 2 + ey)
-            hx2 = max(cut2 // 2 + e_m2.small, r["m2.width"] // 2)
-            hy2 = max(cut2 // 2 + e_m2.big, r["m2.width"] // 2)
-            if (2 * hx2 + r["m2.space"] <= pitch and cut2 + r["cut2.space"] <= pitch
+            eol = r.get("m2.cut2_eol")
+            if eol:
+                # the third metal runs along the tracks: where its line ends must pass the via by
+                # the end-of-line enclosure, its pads are that long along the track and as narrow
+                # as the wire across it (gf180 V2.4b/V2.4c)
+                hx2 = max(cut2 // 2 + max(e_m2.big, eol), r["m2.width"] // 2)
+                hy2 = max(cut2 // 2 + e_m2.small, r["m2.width"] // 2)
+            else:
+                hx2 = max(cut2 // 2 + e_m2.small, r["m2.width"] // 2)
+                hy2 = max(cut2 // 2 + e_m2.big, r["m2.width"] // 2)
+            line_close = 2 * hx2 + r["m2.space"] > pitch
+            if (2 * hx2 + r["m2.space"] <= 2 * pitch and cut2 + r["cut2.space"] <= pitch
                     and 2 * hx1t + r["m1.space"] <= pitch):
                 hx1, hy1 = hx1t, hy1t
-                third = dict(hx2=hx2, hy2=hy2, w2=r["m2.width"], via2=cut2)
+                third = dict(hx2=hx2, hy2=hy2, w2=r["m2.width"], via2=cut2, m2_line_close=line_close)
         return cls(pitch, track, hx0, hy0, hx1, hy1, r["m0.width"], r["m1.width"], ce,
                    co // 2 + r.co_enc("poly").big, co, cut1, **third)
 
@@ -139,12 +151,12 @@ class TrackFrame:
     placement: Placement
     width: int
     height: int
-    lines: int                          # vertical lines 0..lines-1 at x = i * pitch
+    lines: int                          # vertical lines 0..lines-1 at x = xs[i]
     ys: list[int]                       # track y, bottom to top
     #: per track: "n" / "p" over a row, "cn" / "cp" the poly-contact tracks in the channel (or one
     #: "c" for both rows), "m2" second metal only
     track_kind: list[str]
-    diff_line: list[int]                # line of diffusion column k (0..G)
+    diff_line: list[int | None]         # line of diffusion column k (0..G); None: not contacted
     gate_line: list[int]                # line of gate column g (0..G-1)
     comps: list[tuple[str, Box]]        # (row, box)
     gates: list[tuple[int, str, str]]   # (gate column, row "n"/"p"/"np", net)
@@ -158,13 +170,30 @@ class TrackFrame:
     #: supply net -> its rail on the second metal (local-interconnect styles; ``rails`` then holds
     #: the first-metal strip under it)
     rails_m1: dict[str, Box] = field(default_factory=dict)
+    xs: list[int] = field(default_factory=list)  # x of each line, increasing, at least a pitch apart
+    #: (line, track) -> y of a diffusion contact that sits off its track (a narrow diffusion)
+    contact_y: dict[tuple[int, int], int] = field(default_factory=dict)
 
     @property
     def dbu(self) -> float:
         return self.rules.dbu
 
     def x(self, line: int) -> int:
-        return line * self.dims.pitch
+        return self.xs[line]
+
+    def contact_pad(self, line: int, t: int) -> tuple[int, int] | None:
+        """y range (dbu) of the first metal under a contact off its track (``contact_y``): from the
+        track's pad to the contact's (a lone one gets its stub like any pad)."""
+        yc = self.contact_y.get((line, t))
+        if yc is None:
+            return None
+        y, h = self.ys[t], self.dims.hy0
+        return min(y, yc) - h, max(y, yc) + h
+
+    def line_at(self, x: int) -> int:
+        """The line nearest ``x`` (dbu)."""
+        i = bisect.bisect_left(self.xs, x)
+        return min((j for j in (i - 1, i) if 0 <= j < len(self.xs)), key=lambda j: abs(self.xs[j] - x))
 
     def channel(self) -> tuple[int, int]:
         """Track indices of the N and P poly contacts (the same track when the channel has one)."""
@@ -199,11 +228,27 @@ def _tracks(process: Process, r: Rules, d: Dims, rail_lo: int, rail_hi: int, ove
     up = lambda v: -(-v // g) * g  # noqa: E731
     y_min = up(rail_lo + r["m0.space"] + d.hy0)
     y_max = down(rail_hi - r["m0.space"] - d.hy0)
-    chan = _channel(process, r, d, up(n_hi + r["co.poly_to_diff"] + d.cut // 2),
-                    down(p_lo - r["co.poly_to_diff"] - d.cut // 2))
+    lo0, hi0 = up(n_hi + r["co.poly_to_diff"] + d.cut // 2), down(p_lo - r["co.poly_to_diff"] - d.cut // 2)
+    # the contact track next to the channel is one first-metal pad space from the poly-contact
+    # track (vias on that pair are the router's to keep apart); where the narrowest contactable
+    # diffusion then reaches it, the channel track moves away from the row -- unless that costs
+    # a poly-contact track (N first: its fingers are the narrower)
+    tsp = 2 * d.hy0 + r["m0.space"]
+    n_top, p_bot = down(n_hi - d.ce), up(p_lo + d.ce)
+    chan = base = _channel(process, r, d, lo0, hi0)
+    for n_close, p_close in ((True, True), (True, False), (False, True)):
+        try:
+            chan = _channel(process, r, d, max(lo0, n_top + tsp) if n_close else lo0,
+                            min(hi0, p_bot - tsp) if p_close else hi0)
+        except LayoutError:
+            continue
+        if len(chan) == len(base):
+            break
+    else:
+        chan = base
     cl, ch = chan[0], chan[-1]
     ys, kind = [], []
-    y = min(down(n_hi - d.ce), cl - d.track)
+    y = min(n_top, cl - tsp)
     n_tracks = []
     while y >= max(y_min, n_lo + d.ce):
         n_tracks.append(y)
@@ -213,7 +258,7 @@ def _tracks(process: Process, r: Rules, d: Dims, rail_lo: int, rail_hi: int, ove
         kind.append("n")
     ys += chan
     kind += ["cn", "cp"] if len(chan) == 2 else ["c"]
-    y = max(up(p_lo + d.ce), ch + d.track)
+    y = max(p_bot, ch + tsp)
     while y <= min(y_max, p_hi - d.ce):
         ys.append(y)
         kind.append("p")
@@ -283,64 +328,84 @@ class _Builder:
                                   f"first routing metal {m0}")
             self.rails[rail.net] = (side, (0, y0, 0, y1))
             self.row_rail["n" if side == "bottom" else "p"] = rail.net
-        self.supplies = {sup.power, sup.ground}
+        self.supplies = self.rail_nets = {sup.power, sup.ground}
 
-    # placement lookups are the free-grid frame's (same placement semantics)
+    # placement lookups, the contacted nets, the column constraints and the diffusion ends are the
+    # free-grid frame's (same placement semantics, same rules)
     finger = FrameBuilder.finger
     sides = FrameBuilder.sides
     diff_net = FrameBuilder.diff_net
     bridged = FrameBuilder.bridged
-
-    def w(self, f: Finger) -> int:
-        return self.to(f.w)
-
-    def l(self, f: Finger) -> int:
-        return self.to(f.l)
+    gl = FrameBuilder.gl
+    gw = FrameBuilder.gw
+    contacted_nets = FrameBuilder.contacted_nets
+    _row_constraints = FrameBuilder._row_constraints
+    _longest_path = FrameBuilder._longest_path
+    _comp_side = FrameBuilder._comp_side
 
     # -- lines ------------------------------------------------------------------
 
-    def _steps(self, um: int) -> int:
-        return max(1, math.ceil(um / self.d.pitch))
-
-    def _side_steps(self, g: int, k: int) -> int:
-        """Line steps between gate column ``g`` and its diffusion column ``k`` (g or g + 1)."""
+    def margin(self) -> int:
+        """Closest a line may come to a cell edge (dbu): half of each routing metal's space past its pad."""
         r, d = self.r, self.d
-        need = 0
-        for row in ("n", "p"):
-            f = self.finger(row, g)
-            if f is None:
-                continue
-            L = self.l(f)
-            need = max(need, L // 2 + r["co.to_gate"] + d.cut // 2, L // 2 + r["diff.sd_ext"] - d.ce)
-            nb = self.finger(row, g + 1 if k == g + 1 else g - 1)
-            narrow = any(x is not None and self.w(x) < self.w_min[row] for x in (f, nb))
-            if narrow or (nb is not None and self.w(nb) > self.w(f)):
-                # the wider neighbour's diffusion ends past the shared contact: keep this gate's
-                # field poly clear of it
-                need = max(need, L // 2 + r["poly.to_diff"] + d.ce)
-        return self._steps(need)
+        return max(d.hx0 + (r["m0.space"] + 1) // 2, d.hx1 + (r["m1.space"] + 1) // 2,
+                   d.hx2 + (r["m2.space"] + 1) // 2 if d.third_metal else 0)
 
     def solve_lines(self) -> None:
+        """Column x positions from the rules, lines on them, filler lines in the room left.
+
+        Columns ``c`` (``2k`` diffusion column k, ``2g + 1`` gate column g) are spaced by the
+        free-grid frame's constraints per row (contact to gate, uncontacted gate to gate, width
+        steps, island ends and the diffusion space between islands), neighbouring gates by the
+        poly space beside their poly-contact pads. A line sits on every gate column and every
+        contacted diffusion column, lines at least one line pitch apart (so any two pads on
+        neighbouring lines are all the router has to keep apart); wherever two lines are two
+        pitches or more apart, filler lines share the room at a pitch or more.
+        """
         r, d = self.r, self.d
-        edge = self._steps(d.ce + (r["diff.space"] + 1) // 2)
-        self.diff_line, self.gate_line = [edge], []
-        for g in range(self.G):
-            gl = self.diff_line[-1] + self._side_steps(g, g)
-            if self.gate_line:
-                # neighbouring gates (and their poly pads) keep the poly space
-                prev = self.gate_line[-1]
-                widest = max([self.l(f) for f in (self.finger("n", g), self.finger("p", g),
-                                                   self.finger("n", g - 1), self.finger("p", g - 1)) if f]
-                             + [2 * d.pad_poly])
-                while (gl - prev) * d.pitch < widest + r["poly.space"]:
-                    gl += 1
-            self.gate_line.append(gl)
-            self.diff_line.append(gl + self._side_steps(g, g + 1))
-        last = self.diff_line[-1] + edge
+        C = 2 * self.G + 1
+        self.contacted = self.contacted_nets()
+        denc = r.co_enc("diff")
+        cons: list[tuple[int, int, int]] = []
+        edge_l, edge_r = [0] * C, [0] * C
+        for row in ("n", "p"):
+            self._row_constraints(row, cons, edge_l, edge_r, d.cut // 2, denc, d.cut + 2 * denc.big)
+        gate_cols = [g for g in range(self.G) if self.finger("n", g) or self.finger("p", g)]
+        half_ps = r.snap_up((r["poly.space"] + 1) // 2)
+        for g in gate_cols:
+            half = max([self.gl(f) // 2 for f in (self.finger("n", g), self.finger("p", g)) if f] + [d.pad_poly])
+            edge_l[2 * g + 1] = max(edge_l[2 * g + 1], half + half_ps)
+            edge_r[2 * g + 1] = max(edge_r[2 * g + 1], half + half_ps)
+        for a, b in zip(gate_cols, gate_cols[1:]):
+            widest = max([self.gl(f) for f in (self.finger("n", a), self.finger("p", a), self.finger("n", b),
+                                                self.finger("p", b)) if f] + [2 * d.pad_poly])
+            cons.append((2 * a + 1, 2 * b + 1, widest + r["poly.space"]))
+        self.is_line = [c % 2 == 1 or any(self.diff_net(row, c // 2) in self.contacted for row in "np")
+                        for c in range(C)]
+        cols = [c for c in range(C) if self.is_line[c]]
+        cons += [(a, b, d.pitch) for a, b in zip(cols, cols[1:])]
+        edge = self.margin()
+        for c in cols:
+            edge_l[c], edge_r[c] = max(edge_l[c], edge), max(edge_r[c], edge)
+        self.col_x = self._longest_path(C, cons, edge_l)
+        right = max(self.col_x[c] + edge_r[c] for c in range(C))
         site = self.to(self.tpl.site.width)
-        self.width = -(-(last * d.pitch) // site) * site
-        self.lines = self.width // d.pitch + 1  # line i at x = i * pitch, both cell edges included
+        self.width = max(site, -(-right // site) * site)
         self.H = self.to(self.tpl.height)
+        # lines: the columns' and fillers between them and towards the edges
+        xs = [self.col_x[c] for c in cols]
+        bounds = [edge - d.pitch] + xs + [self.width - edge + d.pitch]
+        fill = []
+        for a, b in zip(bounds, bounds[1:]):
+            n = (b - a) // d.pitch - 1
+            step = (b - a) // (n + 1) // r.grid * r.grid if n > 0 else 0
+            fill += [a + i * step for i in range(1, n + 1)]
+        self.xs = sorted(set(xs + fill))
+        line_of = {x: i for i, x in enumerate(self.xs)}
+        self.line_of_col = {c: line_of[self.col_x[c]] for c in cols}
+        self.diff_line = [self.line_of_col.get(2 * k) for k in range(self.G + 1)]
+        self.gate_line = [self.line_of_col[2 * g + 1] for g in range(self.G)]
+        self.lines = len(self.xs)
 
     # -- diffusion, gates, rails -------------------------------------------------
 
@@ -348,44 +413,56 @@ class _Builder:
         return (self.n_hi - w, self.n_hi) if row == "n" else (self.p_lo, self.p_lo + w)
 
     def draw_comps(self) -> None:
+        """Diffusion per finger (aligned on the channel side of its row), bridges over empty gate
+        columns, and dogbones where a finger is narrower than a contact's landing."""
         r, d = self.r, self.d
-        x = lambda i: i * d.pitch  # noqa: E731
+        denc = r.co_enc("diff")
+        x = self.col_x
         self.comps: list[tuple[str, Box]] = []
         for row in ("n", "p"):
             for g in range(self.G):
                 f = self.finger(row, g)
                 if f is None:
                     if self.bridged(row, g):
-                        w = min(self.w(self.finger(row, g - 1)), self.w(self.finger(row, g + 1)))
+                        w = min(self.gw(self.finger(row, g - 1)), self.gw(self.finger(row, g + 1)))
                         y0, y1 = self.span(row, w)
-                        self.comps.append((row, (x(self.diff_line[g]) - d.ce, y0,
-                                                 x(self.diff_line[g + 1]) + d.ce, y1)))
+                        self.comps.append((row, (x[2 * g], y0, x[2 * g + 2], y1)))
                     continue
-                L, xg = self.l(f), x(self.gate_line[g])
-                lo = min(x(self.diff_line[g]) - d.ce, xg - L // 2 - r["diff.sd_ext"])
-                hi = max(x(self.diff_line[g + 1]) + d.ce, xg + L // 2 + r["diff.sd_ext"])
-                y0, y1 = self.span(row, self.w(f))
+                lo = self._comp_side(row, g, -1, f, d.cut // 2, denc)
+                hi = self._comp_side(row, g, 1, f, d.cut // 2, denc)
+                y0, y1 = self.span(row, self.gw(f))
                 self.comps.append((row, (lo, y0, hi, y1)))
-                if self.w(f) < self.w_min[row]:
-                    # dogbones: the diffusion grows under each contact column to reach the track
-                    for k in (g, g + 1):
-                        a, b = self.column_span(row, k)
-                        xk = x(self.diff_line[k])
-                        self.comps.append((row, (xk - d.ce, a, xk + d.ce, b)))
+            for k in range(self.G + 1):
+                # a contacted column beside a finger or bridge narrower than a landing: a dogbone
+                ws = self._column_widths(row, k)
+                if ws and min(ws) < self.hc and self.diff_line[k] is not None and self.diff_net(row, k) in self.contacted:
+                    a, b = self.column_span(row, k)
+                    e = d.cut // 2 + denc.small
+                    self.comps.append((row, (x[2 * k] - e, a, x[2 * k] + e, b)))
+
+    @property
+    def hc(self) -> int:
+        """Narrowest diffusion (dbu) that holds a contact with its enclosure."""
+        return self.d.cut + 2 * self.r.co_enc("diff").big
 
     def column_span(self, row: str, k: int) -> tuple[int, int] | None:
-        """y range of the diffusion at diffusion column ``k``: the wider of its two fingers, or
-        at least down (N) / up (P) to the contact track next to the channel (a dogbone)."""
-        ws = [self.w(f) for f in (self.finger(row, k - 1), self.finger(row, k)) if f]
+        """y range of the diffusion at diffusion column ``k``: the narrower of its two fingers (a
+        wider one steps down before the column; a bridge over an empty gate column beside it is
+        as narrow as the narrower finger it joins), at least a contact's landing (a dogbone)."""
+        ws = self._column_widths(row, k)
         if not ws:
             return None
-        return self.span(row, max(ws + [self.w_min[row]]))
+        return self.span(row, max(min(ws), self.hc))
 
-    def set_min_widths(self) -> None:
-        """Narrowest diffusion whose channel-side contact track still fits inside it (dbu)."""
-        yn = max(y for y, k in zip(self.ys, self.kind) if k == "n")
-        yp = min(y for y, k in zip(self.ys, self.kind) if k == "p")
-        self.w_min = {"n": self.n_hi - (yn - self.d.ce), "p": yp + self.d.ce - self.p_lo}
+    def _column_widths(self, row: str, k: int) -> list[int]:
+        """Widths (dbu) of the fingers touching diffusion column ``k``, and of those a bridge over
+        an empty gate column beside it joins."""
+        near = [self.finger(row, k - 1), self.finger(row, k)]
+        if k >= 1 and self.bridged(row, k - 1):
+            near.append(self.finger(row, k - 2))
+        if k < self.G and self.bridged(row, k):
+            near.append(self.finger(row, k + 1))
+        return [self.gw(f) for f in near if f]
 
     def rail_strip(self, row: str, k: int, net: str) -> RailStrip:
         """Contacts from the rail side of the diffusion, as many as keep the strip off the first
@@ -409,7 +486,7 @@ class _Builder:
                 break
             ys.append(yc)
             j += 1
-        xk = self.diff_line[k] * d.pitch
+        xk = self.col_x[2 * k]
         side, rb = self.rails[net]
         hw = d.cut // 2 + e_co.small
         if row == "n":
@@ -439,13 +516,20 @@ class _Builder:
                     for kk in group:
                         self.strips.append(self.rail_strip(row, kk, net))
                     continue
+                if net not in self.contacted:
+                    continue
                 nodes = []
                 for kk in group:
                     y0, y1 = self.column_span(row, kk)
-                    nodes += [(self.diff_line[kk], t) for t in tracks if y0 + d.ce <= self.ys[t] <= y1 - d.ce]
-                if not nodes:
-                    raise LayoutError(f"cell {self.cell.name}: diffusion {row}{group[0]} (net {net}) is too "
-                                      f"narrow for a contact on any track")
+                    line = self.diff_line[kk]
+                    fits = [t for t in tracks if y0 + d.ce <= self.ys[t] <= y1 - d.ce]
+                    if not fits:
+                        # a diffusion narrower than the reach of any track: the contact sits at its own
+                        # height, its first-metal pad stretched to the nearest track
+                        t = min(tracks, key=lambda t: (abs(self.ys[t] - (y0 + y1) // 2), t))
+                        self.contact_y[(line, t)] = min(max(self.ys[t], y0 + d.ce), y1 - d.ce)
+                        fits = [t]
+                    nodes += [(line, t) for t in fits]
                 terms.append(Terminal(net, f"diffusion {row}{group[0]}", nodes))
         self.gates: list[tuple[int, str, str]] = []
         cn, cp = channel_tracks(self.kind)
@@ -468,23 +552,28 @@ class _Builder:
         sup = self.process.supplies
         body = {sup.power, sup.ground, sup.nwell_body, sup.pwell_body}
         self.pins = [p for p in self.cell.pins if p not in body]
-        count: dict[str, int] = {}
-        for t in terms:
-            count[t.net] = count.get(t.net, 0) + 1
         # a diffusion or gate whose net goes nowhere else needs no contact (a stack's inner node)
-        self.terms = [t for t in terms if count[t.net] > 1 or t.net in self.pins or t.net in self.rails]
+        self.terms = [t for t in terms if t.net in self.contacted]
+        nets = {t.net for t in terms}
         for p in self.pins:
-            if p not in count:
+            if p not in nets:
                 raise LayoutError(f"cell {self.cell.name}: pin {p} connects to no transistor")
 
-    def fixed_nodes(self) -> dict[tuple[int, int], str]:
-        """First-metal nodes a rail strip covers (or comes too close to): its net's only."""
+    def fixed_nodes(self, frame: TrackFrame) -> dict[tuple[int, int], str]:
+        """First-metal nodes a rail strip covers, or a contact's stretched pad comes too close to
+        (its own node aside: a lone pad there still needs its stub): that net's only."""
         d, r = self.d, self.r
+        spans = [(s.line, s.box[1], s.box[3], s.net, None) for s in self.strips]
+        for t in self.terms:
+            for c, k in t.nodes:
+                pad = frame.contact_pad(c, k)
+                if pad is not None:
+                    spans.append((c, *pad, t.net, k))
         out = {}
-        for s in self.strips:
+        for line, lo, hi, net, own in spans:
             for t, y in enumerate(self.ys):
-                if s.box[1] - r["m0.space"] < y + d.hy0 and y - d.hy0 < s.box[3] + r["m0.space"]:
-                    out[(s.line, t)] = s.net
+                if t != own and lo - r["m0.space"] < y + d.hy0 and y - d.hy0 < hi + r["m0.space"]:
+                    out[(line, t)] = net
         return out
 
     def no_m1(self) -> frozenset[int]:
@@ -503,35 +592,14 @@ def build_track_frame(cell: Cell, process: Process, placement: Placement) -> Tra
     if "c" in b.kind:
         b.placement = split_gates(placement, b.fs)
         b.G = b.placement.columns
-    b.set_min_widths()
+    b.contact_y = {}
     b.solve_lines()
     b.rails = {net: (side, (0, box[1], b.width, box[3])) for net, (side, box) in b.rails.items()}
     b.rails_m1 = {net: (0, box[1], b.width, box[3]) for net, box in b.rails_m1.items()}
     b.draw_comps()
     b.terminals()
-    return TrackFrame(b.cell, process, b.r, b.d, b.placement, b.width, b.H, b.lines, b.ys, b.kind,
-                      b.diff_line, b.gate_line, b.comps, b.gates, b.strips, b.terms, b.rails, b.pins,
-                      b.fixed_nodes(), b.no_m1(), b.rails_m1)
-
-
-def gridded_lower_bound(cell: Cell, process: Process) -> float:
-    """Width lower bound (µm) of ``cell`` in the gridded style: per row, its fingers need one
-    gate line each with a line step to either side, and every further diffusion island (Euler
-    trails of the row's diffusion graph) one empty gate column; plus the edge steps."""
-    from nbcell.layout.place import _trails
-
-    r = load_rules(process)
-    d = Dims.of(process, r)
-    fs = list_fingers(cell)
-    if not fs:
-        return process.template.site.width
-    edge = max(1, math.ceil((d.ce + (r["diff.space"] + 1) // 2) / d.pitch))
-    span = 0
-    for row in ("n", "p"):
-        fr = [f for f in fs if f.type == row]
-        if fr:
-            trails = _trails([(f.drain, f.source) for f in fr])
-            span = max(span, 2 * len(fr) + 2 * (trails - 1))
-    site = round(process.template.site.width / r.dbu)
-    width = -(-((span + 2 * edge) * d.pitch) // site) * site
-    return round(width * r.dbu, 4)
+    frame = TrackFrame(b.cell, process, b.r, b.d, b.placement, b.width, b.H, b.lines, b.ys, b.kind,
+                       b.diff_line, b.gate_line, b.comps, b.gates, b.strips, b.terms, b.rails, b.pins,
+                       {}, b.no_m1(), b.rails_m1, b.xs, b.contact_y)
+    frame.fixed = b.fixed_nodes(frame)
+    return frame

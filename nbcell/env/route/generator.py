@@ -114,14 +114,18 @@ def route_problem(frame: TrackFrame, third_metal: bool = False) -> RouteProblem:
             net_terms[t] += 1
     vspace = d.via + r["cut1.space"]
     vct = np.array([t + 1 < NTr and frame.ys[t + 1] - frame.ys[t] < vspace for t in range(NT)])
+    vspace2 = d.via2 + r.get("cut2.space")
+    vct2 = np.array([mz.L == 3 and t + 1 < NTr and frame.ys[t + 1] - frame.ys[t] < vspace2 for t in range(NT)])
     grid = Grid(
         m0_ok=jnp.asarray(m0), m1_ok=jnp.asarray(m1), m2_ok=jnp.asarray(m2), fixed=jnp.asarray(fixed),
-        close1=jnp.asarray(close1), close1w=jnp.asarray(close1w & close1), close2=jnp.asarray(close2), grow=jnp.asarray(grow),
+        close1=jnp.asarray(close1), close1w=jnp.asarray(close1w & close1), close2=jnp.asarray(close2),
+        close2x=jnp.asarray(mz.L == 3 and d.m2_line_close), grow=jnp.asarray(grow),
         term_net=jnp.asarray(np.array(term_net, np.int32)), term_mask=jnp.asarray(mask),
         term_rail=jnp.asarray(np.array(rail)), net_rail=jnp.asarray(net_rail), net_terms=jnp.asarray(net_terms),
         order=jnp.asarray(np.array(order, np.int32)),
         needs_stub=jnp.asarray((2 * d.hx0) * (2 * d.hy0) < r.area("m0.area")),
-        via_close_line=jnp.asarray(d.pitch < vspace), via_close_track=jnp.asarray(vct),
+        via_close_line=jnp.asarray(min(np.diff(frame.xs), default=d.pitch) < vspace), via_close_track=jnp.asarray(vct),
+        via2_close_track=jnp.asarray(vct2),
         n_terms=jnp.int32(len(names)), n_nets=jnp.int32(len(nets)))
     return RouteProblem(frame, mz, grid, nets, names, third_metal)
 

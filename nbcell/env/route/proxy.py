@@ -7,8 +7,10 @@ A cheap, dense stand-in for KLayout (which judges the drawn cell at the end):
   on tracks of one line closer than the metal's space (on the second metal: any
   two where a wire would come too close to a pad, else two via pads);
 * **via adjacency** — first vias of two nets closer than the cut space on
-  neighbouring lines or tracks (never, on a pitch the frame chose from the
-  rules, but counted all the same), and a first and a second via stacked at one node;
+  neighbouring lines (never, on a pitch the frame chose from the rules, but
+  counted all the same), any two first vias on close tracks of one line (a
+  contact track beside a poly-contact track), and a first and a second via
+  stacked at one node;
 * **line ends** — a lone first-metal pad below the minimum area with no free
   neighbouring line to grow a stub onto that no other net's lone pad may claim;
 * terminals the search found no path to.
@@ -56,6 +58,24 @@ def _others_near(x: jnp.ndarray, axis: int, close_prev=None, close_next=None) ->
     return (lo + hi) > 0
 
 
+def _close_pairs(v: jnp.ndarray, close: jnp.ndarray) -> jnp.ndarray:
+    """bool[NL, NT]: ``v`` also holds on a track of the same line that ``close`` (bool[NT]: tracks t
+    and t + 1) marks as too close."""
+    return v & ((prev(v, 1, False) & prev(close, 0, False)[None]) | (nxt(v, 1, False) & close[None]))
+
+
+def _others_diagonal(x: jnp.ndarray, close_prev, close_next) -> jnp.ndarray:
+    """Per net (bool[N, NL, NT]): another net holds ``x`` on a neighbouring line of a close track."""
+    xi = x.astype(jnp.int32)
+    tot = xi.sum(0)
+    out = jnp.zeros_like(xi)
+    for shift_t, close in ((prev, close_prev), (nxt, close_next)):
+        for shift_l in (prev, nxt):
+            other = shift_l(shift_t(tot, 1, 0), 0, 0)[None] - shift_l(shift_t(xi, 2, 0), 1, 0)
+            out = out + other * close
+    return out > 0
+
+
 def violations(s: RouteState) -> Violations:
     g = s.grid
     cnt = s.use.sum(0)                         # [3, NL, NT]
@@ -67,14 +87,17 @@ def violations(s: RouteState) -> Violations:
     c2p, c2n = prev(g.close2, 0, False), g.close2
     pads1 = s.via1 | s.via2                    # second-metal pads: where a via lands
     m1_sp = (s.use[:, 1] & _others_near(s.use[:, 1], 2, c1p, c1n)) | (pads1 & _others_near(pads1, 2, p1p, p1n))
-    m2_sp = s.use[:, 2] & _others_near(s.use[:, 2], 2, c2p, c2n)
+    m2_sp = s.use[:, 2] & (_others_near(s.use[:, 2], 2, c2p, c2n)
+                           | ((_others_near(s.use[:, 2], 1) | _others_diagonal(s.use[:, 2], c2p, c2n)) & g.close2x))
     spacing_n = pad_sp | m1_sp | m2_sp         # [N, NL, NT]
     spacing = short | jnp.any(spacing_n, axis=0)
 
-    vp, vn = prev(g.via_close_track, 0, False), g.via_close_track
-    via_n = s.via1 & ((_others_near(s.via1, 1) & g.via_close_line) | _others_near(s.via1, 2, vp, vn))
-    stacked = jnp.any(s.via1, 0) & jnp.any(s.via2, 0)
-    via = jnp.any(via_n, 0) | stacked
+    via_n = s.via1 & (_others_near(s.via1, 1) & g.via_close_line)
+    # on close tracks of one line any two vias of one level are too close, one net's too
+    v1, v2 = jnp.any(s.via1, 0), jnp.any(s.via2, 0)
+    via_tracks = _close_pairs(v1, g.via_close_track) | _close_pairs(v2, g.via2_close_track)
+    stacked = v1 & v2
+    via = jnp.any(via_n, 0) | via_tracks | stacked
 
     use0 = s.use[:, 0]
     joined = (s.e0h | prev(s.e0h, 1, False) | s.e0v | prev(s.e0v, 2, False)

@@ -68,6 +68,7 @@ class Costs(NamedTuple):
     pad0: jnp.ndarray     # the first-metal node as a pad (unmasked by targets)
     others0: jnp.ndarray  # other nets on each first-metal node (count)
     pads0: jnp.ndarray    # other nets' pads on each first-metal node (count)
+    via2: jnp.ndarray     # factor on a second via at each node (vias of any net on a close track)
 
 
 def costs(state: RouteState, grid: Grid, n: jnp.ndarray, pres: jnp.ndarray, tgt0: jnp.ndarray) -> Costs:
@@ -85,17 +86,25 @@ def costs(state: RouteState, grid: Grid, n: jnp.ndarray, pres: jnp.ndarray, tgt0
     vias = state.via1 | state.via2                                                      # [N, NL, NT]
     pads1 = vias.sum(0).astype(jnp.float32) - vias[n].astype(jnp.float32)
     pad1 = prev(pads1, 1, 0.0) * prev(pad_only, 0, False) + nxt(pads1, 1, 0.0) * pad_only
-    m2 = use[2] + prev(use[2], 1, 0.0) * c2p + nxt(use[2], 1, 0.0) * grid.close2
+    beside = lambda u: prev(u, 0, 0.0) + nxt(u, 0, 0.0)  # noqa: E731  (the next lines)
+    m2 = (use[2] + prev(use[2], 1, 0.0) * c2p + nxt(use[2], 1, 0.0) * grid.close2
+          + (beside(use[2]) + beside(prev(use[2], 1, 0.0)) * c2p + beside(nxt(use[2], 1, 0.0)) * grid.close2)
+          * grid.close2x)
+    # vias of any net on a close track of the same line (the cut space)
+    def near(v, close):
+        v = jnp.any(v, 0).astype(jnp.float32)
+        return prev(v, 1, 0.0) * prev(close, 0, False) + nxt(v, 1, 0.0) * close
+    vnear, vnear2 = near(state.via1, grid.via_close_track), near(state.via2, grid.via2_close_track)
     h = state.hist
     ok0 = grid.m0_ok & ((grid.fixed == NO) | (grid.fixed == n))
     c_plain = (1 + h[0]) * (1 + pres * plain0)
     c_pad = (1 + h[0]) * (1 + pres * pad0)
     enter0 = jnp.where(ok0, jnp.where(tgt0, c_pad, c_plain), BIG)
-    down = jnp.where(ok0 & grid.m1_ok, COST_VIA * (c_pad + (1 + h[1]) * pres * pad1), BIG)
-    up = jnp.where(ok0 & grid.m1_ok, COST_VIA * (1 + h[1]) * (1 + pres * (m1 + pad1 + pad0 - plain0)), BIG)
+    down = jnp.where(ok0 & grid.m1_ok, COST_VIA * (c_pad + (1 + h[1]) * pres * (pad1 + vnear)), BIG)
+    up = jnp.where(ok0 & grid.m1_ok, COST_VIA * (1 + h[1]) * (1 + pres * (m1 + pad1 + pad0 - plain0 + vnear)), BIG)
     c1 = jnp.where(grid.m1_ok, (1 + h[1]) * (1 + pres * m1), BIG)
     c2 = jnp.where(grid.m2_ok, (1 + h[2]) * (1 + pres * m2), BIG)
-    return Costs(enter0, down, up, c1, c2, jnp.where(ok0, c_pad, BIG), plain0, pads)
+    return Costs(enter0, down, up, c1, c2, jnp.where(ok0, c_pad, BIG), plain0, pads, 1 + pres * vnear2)
 
 
 def wavefront(c: Costs, grid: Grid, src: jnp.ndarray, src_rail: jnp.ndarray, rail_t: jnp.ndarray,
@@ -128,9 +137,9 @@ def wavefront(c: Costs, grid: Grid, src: jnp.ndarray, src_rail: jnp.ndarray, rai
         n1m = jnp.minimum(jnp.minimum(jnp.minimum(d1m, prev(s1, 0, BIG) + COST_H1 * c.m1),
                                       jnp.minimum(nxt(s1, 0, BIG) + COST_H1 * c.m1, prev(s1, 1, BIG) + COST_V1 * c.m1)),
                           nxt(s1, 1, BIG) + COST_V1 * c.m1)
-        n1d = jnp.minimum(d1d, d2 + COST_VIA2 * c.m1 * v2)
+        n1d = jnp.minimum(d1d, d2 + COST_VIA2 * c.m1 * v2 * c.via2)
         n2 = jnp.minimum(jnp.minimum(d2, prev(d2, 0, BIG) + COST_H2 * c.m2),
-                         jnp.minimum(nxt(d2, 0, BIG) + COST_H2 * c.m2, d1m + COST_VIA2 * c.m2))
+                         jnp.minimum(nxt(d2, 0, BIG) + COST_H2 * c.m2, d1m + COST_VIA2 * c.m2 * c.via2))
         return jnp.minimum(jnp.stack([n0, n1u, n1m, n1d, n2]), BIG)
 
     def body(carry):

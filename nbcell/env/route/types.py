@@ -29,6 +29,7 @@ class Grid:
                                 are too close
     close1w:     bool[NT]       the same for a pad and a plain wire (then any two uses are)
     close2:      bool[NT]       the same for the third metal
+    close2x:     bool[]         third-metal shapes of two nets on neighbouring lines of one track are too close
     grow:        bool[NT]       a lone first-metal pad on this track may grow towards its rail (no stub needed)
     term_net:    int32[T]       net of each terminal (``NO`` on padding)
     term_mask:   bool[T, NL, NT] first-metal nodes where the terminal may be contacted
@@ -39,6 +40,7 @@ class Grid:
     needs_stub:  bool[]         a single first-metal pad is below the minimum area
     via_close_line:  bool[]     first vias of two nets on neighbouring lines of one track are too close
     via_close_track: bool[NT]   the same on tracks t and t + 1 of one line
+    via2_close_track: bool[NT]  second vias on tracks t and t + 1 of one line are too close
     n_terms, n_nets: int32[]
     """
 
@@ -49,6 +51,7 @@ class Grid:
     close1: jnp.ndarray
     close1w: jnp.ndarray
     close2: jnp.ndarray
+    close2x: jnp.ndarray
     grow: jnp.ndarray
     term_net: jnp.ndarray
     term_mask: jnp.ndarray
@@ -59,6 +62,7 @@ class Grid:
     needs_stub: jnp.ndarray
     via_close_line: jnp.ndarray
     via_close_track: jnp.ndarray
+    via2_close_track: jnp.ndarray
     n_terms: jnp.ndarray
     n_nets: jnp.ndarray
 

@@ -38,11 +38,11 @@ def checkpoint_path() -> Path:
 def _example_grid(size: int = 16, tracks: int = 8) -> Grid:
     z = lambda *s: jnp.zeros(s, bool)  # noqa: E731
     return Grid(m0_ok=z(size, tracks), m1_ok=z(size, tracks), m2_ok=z(size, tracks),
-                fixed=jnp.full((size, tracks), -1, jnp.int32), close1=z(tracks), close1w=z(tracks), close2=z(tracks), grow=z(tracks),
+                fixed=jnp.full((size, tracks), -1, jnp.int32), close1=z(tracks), close1w=z(tracks), close2=z(tracks), close2x=jnp.bool_(False), grow=z(tracks),
                 term_net=jnp.full(size, -1, jnp.int32), term_mask=z(size, size, tracks), term_rail=z(size),
                 net_rail=jnp.full(size, -1, jnp.int32), net_terms=jnp.zeros(size, jnp.int32),
                 order=jnp.arange(size, dtype=jnp.int32), needs_stub=jnp.bool_(False),
-                via_close_line=jnp.bool_(False), via_close_track=z(tracks), n_terms=jnp.int32(0),
+                via_close_line=jnp.bool_(False), via_close_track=z(tracks), via2_close_track=z(tracks), n_terms=jnp.int32(0),
                 n_nets=jnp.int32(0))
 
 

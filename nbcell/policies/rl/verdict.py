@@ -14,10 +14,9 @@ worker spends its time on the placements the policy is converging to. A verdict 
 ``timeout`` seconds (a congested placement the router keeps retrying) is abandoned: its worker is
 stopped, the placement gets no verdict and is not sent again.
 
-Bonus (gate columns, like the env's reward): minus the columns the layout takes beyond the env's
-own width (``(width - lower bound) / column pitch - (env columns - env lower bound)``, never below
-0: width steps, gate spacing, columns the router inserted), minus ``penalty`` when the layout is
-not clean or cannot be routed.
+Bonus (gate columns, like the env's reward): minus the gate columns the drawn layout has beyond the
+env's own (``layout columns - env columns``, never below 0: columns the router inserted, gate columns
+the gridded style split), minus ``penalty`` when the layout is not clean or cannot be routed.
 """
 
 from __future__ import annotations
@@ -52,21 +51,9 @@ def _init_worker(process: Process, niceness: int) -> None:
         pass
 
 
-def column_um(process: Process) -> float:
-    """Width of one env gate column in µm: two vertical lines in the gridded style, else two sites."""
-    try:
-        from nbcell.layout.rules import load_rules
-        from nbcell.layout.tracks import Dims
-
-        rules = load_rules(process)
-        return 2 * Dims.of(process, rules).pitch * rules.dbu
-    except Exception:
-        return 2 * process.template.site.width
-
-
-def judge(cell: Cell, placement, env_columns: int, lb_columns: int, process: Process | None = None) -> dict:
+def judge(cell: Cell, placement, process: Process | None = None) -> dict:
     """Route, draw and check one placement: ``{"routed", "clean", "extra", "seconds"}`` (``extra``:
-    columns the router added beyond the env's width)."""
+    gate columns the drawn layout has beyond ``placement``'s)."""
     from nbcell.drc.check import check_cell
     from nbcell.layout import LayoutError, generate
 
@@ -77,8 +64,9 @@ def judge(cell: Cell, placement, env_columns: int, lb_columns: int, process: Pro
     except LayoutError:
         return {"routed": False, "clean": False, "extra": 0.0, "seconds": time.perf_counter() - t0}
     chk = check_cell(gen.layout, gen.top, proc, cell, None)
-    extra = (gen.width_um - gen.lower_bound_um) / column_um(proc) - (env_columns - lb_columns)
-    return {"routed": True, "clean": bool(chk.clean and not chk.error), "extra": max(0.0, round(extra, 3)),
+    # the drawn placement carries the columns the router inserted and the gridded style split
+    extra = gen.placement.columns - placement.columns
+    return {"routed": True, "clean": bool(chk.clean and not chk.error), "extra": float(max(0, extra)),
             "seconds": time.perf_counter() - t0}
 
 
@@ -166,8 +154,7 @@ class Verdicts:
                     st = SimpleNamespace(slot=slot[e], flip=flip[e], cursor=cursor[e])
                     placement = env.to_placement(st, pr.fingers)
                     try:
-                        fut = self.pool.submit(judge, pr.cell, placement, int(cursor[e].max()),
-                                               int(pr.arrays.lower_bound))
+                        fut = self.pool.submit(judge, pr.cell, placement)
                     except BrokenProcessPool:
                         self._restart()
                         break
