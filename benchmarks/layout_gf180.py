@@ -33,7 +33,7 @@ def _init(library: str, target: str) -> None:
 def _one(name: str) -> dict:
     from nbcell.drc import run_drc
     from nbcell.drc.lvs import run_lvs
-    from nbcell.layout import generate
+    from nbcell.attempts import generate
     from nbcell.sizing import size_cell
 
     cell, src, tgt = _STATE["cells"][name], _STATE["src"], _STATE["tgt"]

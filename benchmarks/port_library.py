@@ -50,7 +50,8 @@ def width_figures(rows: list[dict]) -> dict:
     clean cells with a foundry width, width ÷ foundry (``foundry_median``, ``foundry_le``: as narrow
     or narrower, of ``foundry_n``); over the clean cells with a bound, width ÷ bound (``bound_median``,
     ``bound_at``: at the bound, of ``bound_n``); over every cell with both, bound ÷ foundry
-    (``bf_median``, ``bf_max``, ``bf_over``: cells whose bound exceeds the foundry's width, of ``bf_n``).
+    (``bf_median``, ``bf_max``, ``bf_over``: cells whose bound exceeds the foundry's width, of ``bf_n``);
+    ``first_metal``: clean cells wired on the first routing metal alone (of ``metals_n`` that say).
     Medians are None when nothing was measured."""
     clean = [r for r in rows if r["status"] == "clean" and r.get("width_um")]
     ref = [(r["width_um"], r["reference_width_um"]) for r in clean if r.get("reference_width_um")]
@@ -63,7 +64,9 @@ def width_figures(rows: list[dict]) -> dict:
             "bound_median": _median([w / b for w, b in lbs]), "bound_n": len(lbs),
             "bound_at": sum(w <= b + 1e-9 for w, b in lbs),
             "bf_median": _median(bf), "bf_max": max(bf, default=None), "bf_n": len(bf),
-            "bf_over": sum(x > 1 + 1e-9 for x in bf)}
+            "bf_over": sum(x > 1 + 1e-9 for x in bf),
+            "first_metal": sum(r.get("metals") == 1 for r in clean),
+            "metals_n": sum(r.get("metals") is not None for r in clean)}
 
 
 def report(summary: dict, wall: float | None) -> None:
@@ -90,6 +93,8 @@ def report(summary: dict, wall: float | None) -> None:
         k, m = fig["bound_at"], fig["bound_n"]
         print(f"{'width / lower bound (clean)':>28}: median {fig['bound_median']:.2f}, "
               f"at the bound {k}/{m} = {100 * k / m:.1f} %")
+    if fig["metals_n"]:
+        print(f"{'wired on the first metal':>28}: {fig['first_metal']}/{fig['metals_n']} clean cells")
     secs = sorted(r["seconds"] for r in rows if r.get("seconds") is not None)
     if secs:
         print(f"{'seconds per cell':>28}: median {statistics.median(secs):.2f}, "

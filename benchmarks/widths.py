@@ -44,7 +44,7 @@ def _share(k: int, n: int) -> str:
 def table(summaries: list[tuple[str, dict]]) -> str:
     """The table for (run label, summary) pairs."""
     head = ("run", "library -> target", "cells", "clean", "w/foundry med", "w<=foundry", "w/bound med",
-            "at bound", "bound/foundry med", "max", "over 1")
+            "at bound", "bound/foundry med", "max", "over 1", "1st metal only")
     lines = [head]
     for label, s in summaries:
         for lib, rows in _libraries(s).items():
@@ -53,7 +53,7 @@ def table(summaries: list[tuple[str, dict]]) -> str:
                           _num(f["foundry_median"]), _share(f["foundry_le"], f["foundry_n"]),
                           _num(f["bound_median"]), _share(f["bound_at"], f["bound_n"]),
                           _num(f["bf_median"], ".3f"), _num(f["bf_max"], ".3f"),
-                          str(f["bf_over"]) if f["bf_n"] else "-"))
+                          str(f["bf_over"]) if f["bf_n"] else "-", _share(f["first_metal"], f["metals_n"])))
     widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
                      for row in lines)

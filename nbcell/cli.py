@@ -189,7 +189,7 @@ def cmd_size(cfg: DictConfig) -> int:
 def cmd_port(cfg: DictConfig) -> int:
     """The main job: read -> size -> place -> route -> geometry -> DRC/LVS, ``out/summary.json``."""
     from nbcell.batch import LibraryInput, run_batch  # klayout and jax are only needed here
-    from nbcell.layout.gridded import ROUTERS
+    from nbcell.routers import ROUTERS
     from nbcell.layout.rules import LayoutError, load_rules
     from nbcell.port import PortJob, checkpoint_digests
     from nbcell.reference import reference_widths

@@ -22,7 +22,8 @@ from nbcell.drc.check import check_cell
 from nbcell.gds import gds_bytes
 from nbcell.jaxcache import enable_compile_cache
 from nbcell import lef as lefw
-from nbcell.layout import LayoutError, generate
+from nbcell.attempts import lay_out
+from nbcell.layout import LayoutError
 from nbcell.layout.frame import fit_rows
 from nbcell.netlist import Cell
 from nbcell.paths import cell_dir, cell_file
@@ -54,6 +55,7 @@ class CellResult:
     policy: str | None = None
     layout_style: str | None = None  # gridded | gridded m3 (Metal3 used) | free-grid | special
     router: str | None = None        # gridded style: maze | env | rl | maze (env fallback) | maze (rl fallback)
+    metals: int | None = None        # routing metals of the cell's own wiring (1: the first alone)
     error: str | None = None
 
 
@@ -119,7 +121,7 @@ def port_cell(cell: Cell, job: PortJob, out: Path) -> tuple[CellResult, kdb.Layo
         gen, res.policy = _layout(sized, job)
         layout = gen.layout
         res.width_um, res.height_um, res.lower_bound_um = gen.width_um, gen.height_um, gen.lower_bound_um
-        res.layout_style, res.router = gen.style, gen.router
+        res.layout_style, res.router, res.metals = gen.style, gen.router, gen.metals
         gds = cell_file(out, cell.name, "gds")
         write_bytes_atomic(gds, gds_bytes(layout, [gen.top]))
         lef = lefw.macro(sized, job.target, gen.width_um, gen.pins, gen.obstructions)
@@ -140,30 +142,21 @@ def port_cell(cell: Cell, job: PortJob, out: Path) -> tuple[CellResult, kdb.Layo
 
 
 def _layout(sized: Cell, job: PortJob):
-    """Place with the job's policy; fall back to the greedy placement when its layout cannot be routed.
-
-    The RL agent hands over its next-best distinct placements too, tried in turn before the
-    fallback; a cell it cannot place (no checkpoint, too many fingers, no finished episode, every
-    placement too congested to route) gets the greedy placement. Its fallbacks are recorded as
+    """The job's policy places (the RL agent hands over its next-best distinct placements too), then
+    :mod:`nbcell.attempts` decides what else the cell is tried with. A cell the agent cannot place
+    (no checkpoint, too many fingers) gets the greedy placer's; such fallbacks are recorded as
     ``greedy (rl fallback)``."""
-    if not sized.transistors:
-        return generate(sized, job.target, job.seed, router=job.router), "special"
-    enable_compile_cache()
     fallback = "greedy (rl fallback)" if job.policy == "rl" else "greedy"
-    try:
-        problem = Problem.of(sized, job.target)
-        sol = _policy(job.policy).solve(problem, job.seed)
-    except (RLUnavailable, TooLarge):
-        if job.policy != "rl":
-            raise
-        return generate(sized, job.target, job.seed, router=job.router), fallback
-    for placement in [sol.placement, *sol.alternatives]:
+    placements: list = []
+    if sized.transistors:
+        enable_compile_cache()
         try:
-            return generate(sized, job.target, job.seed, placement=placement, router=job.router), sol.policy
-        except LayoutError:
-            if job.policy == "greedy":
+            sol = _policy(job.policy).solve(Problem.of(sized, job.target), job.seed)
+            placements = [(pl, sol.policy) for pl in (sol.placement, *sol.alternatives)]
+        except (RLUnavailable, TooLarge):
+            if job.policy != "rl":
                 raise
-    return generate(sized, job.target, job.seed, router=job.router), fallback
+    return lay_out(sized, job.target, job.seed, job.router, placements, fallback)
 
 
 def run_port(cells: list[Cell], job: PortJob, out: Path, library: str, source: str,

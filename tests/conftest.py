@@ -48,7 +48,7 @@ def builtin_sized(target: str) -> dict:
 @functools.cache
 def builtin_generated(target: str, name: str):
     """The layout of built-in cell ``name`` for ``target`` (a GeneratedCell)."""
-    from nbcell.layout import generate
+    from nbcell.attempts import generate
     from nbcell.pdk import load_process
 
     return generate(builtin_sized(target)[name], load_process(target))

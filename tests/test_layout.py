@@ -15,7 +15,8 @@ from nbcell import lef as lefw
 from nbcell.drc import run_drc
 from nbcell.drc.lvs import run_lvs
 from nbcell.gds import gds_bytes
-from nbcell.layout import LayoutError, generate
+from nbcell.attempts import generate
+from nbcell.layout import LayoutError
 from nbcell.layout.ir import Placement
 from nbcell.layout.bound import width_lower_bound_um
 from nbcell.layout.place import check_placement, place

@@ -12,7 +12,7 @@ from conftest import assert_drc_lvs_clean, builtin_generated, builtin_sized
 from nbcell import lef as lefw
 from nbcell.drc import run_drc
 from nbcell.drc.lvs import run_lvs
-from nbcell.layout import generate
+from nbcell.attempts import generate
 from nbcell.layout.frame import row_limits
 from nbcell.layout.ir import Placement
 from nbcell.layout.bound import width_lower_bound_um

@@ -1,4 +1,4 @@
-"""One entry point: a sized cell in, a DRC/LVS-clean layout out (or a clear exception)."""
+"""Drawing a placed and routed cell in each style (gridded, free-grid, special) as a GeneratedCell."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 import klayout.db as db
 
 from nbcell.layout.bound import width_lower_bound_um
-from nbcell.layout.frame import Frame, build_frame, fit_rows
+from nbcell.layout.frame import Frame, build_frame
 from nbcell.layout.geometry import Drawer, draw
 from nbcell.layout.ir import Placement, Routing
-from nbcell.layout.place import check_placement, place
-from nbcell.layout.route import RouteError, route
+from nbcell.layout.place import check_placement
+from nbcell.layout.route import route
 from nbcell.layout.rules import LayoutError
 from nbcell.netlist import Cell
 from nbcell.pdk import Process
@@ -38,6 +38,9 @@ class GeneratedCell:
     style: str = "free-grid"
     #: what routed it (gridded style): "maze", "env", "rl", "maze (env fallback)", "maze (rl fallback)"
     router: str | None = None
+    #: routing metals the cell's own wiring uses: 1 the first alone (li1 in sky130, Metal1 else; with
+    #: poly), 2 with the second, 3 with the third (the rails are the template's, not counted)
+    metals: int = 1
 
 
 def _labels(frame: Frame, routing: Routing, drawer: Drawer, top: db.Cell) -> dict:
@@ -75,42 +78,24 @@ def _um(b: db.Box, dbu: float) -> tuple[float, float, float, float]:
     return (round(b.left * dbu, 4), round(b.bottom * dbu, 4), round(b.right * dbu, 4), round(b.top * dbu, 4))
 
 
-def generate(cell: Cell, process: Process, seed: int = 0, placement: Placement | None = None,
-             router: str = "maze") -> GeneratedCell:
-    """Place (unless a policy's ``placement`` is given), route (gridded style: with ``router``, see
-    :data:`nbcell.layout.gridded.ROUTERS`) and draw an already sized ``cell``.
+def special_cell(cell: Cell, process: Process) -> GeneratedCell:
+    """A cell without transistors (fill, tap, decap, ties through shorts)."""
+    from nbcell.layout.special import generate_special
 
-    Raises :class:`LayoutError` naming the cell and the reason when it cannot be done.
-    """
     t0 = time.perf_counter()
-    if process.template is None:
-        raise LayoutError(f"cell {cell.name}: process {process.name} has no cell template")
-    if not cell.transistors:
-        from nbcell.layout.special import generate_special
+    out = generate_special(cell, process)
+    out.style = "special"
+    out.seconds = time.perf_counter() - t0
+    return out
 
-        out = generate_special(cell, process)
-        out.style = "special"
-        out.seconds = time.perf_counter() - t0
-        return out
-    _check_wells(cell, process)
-    grid_error = None
-    try:
-        return _generate_gridded(cell, process, seed, placement, t0, router)
-    except LayoutError as e:
-        grid_error = e  # the free-grid generator below has more routing resources (and is slower)
-    sized = cell
-    if placement is not None:
-        cell = fit_rows(cell, process)
-        check_placement(cell, placement)
-        frame = build_frame(cell, process, placement)
-        routing = route(frame, seed)
-    else:
-        try:
-            cell, placement, frame, routing = _place_and_route(cell, process, seed)
-        except LayoutError as e:
-            if grid_error is None:
-                raise
-            raise LayoutError(f"{grid_error}; free-grid style: {e}") from e
+
+def free_grid_cell(cell: Cell, process: Process, placement: Placement, seed: int, sized: Cell) -> GeneratedCell:
+    """Route and draw ``placement`` of the folded ``cell`` in the free-grid style (``sized``: the
+    cell before folding, for the lower bound); raises :class:`LayoutError`."""
+    t0 = time.perf_counter()
+    check_placement(cell, placement)
+    frame = build_frame(cell, process, placement)
+    routing = route(frame, seed)
     layout = db.Layout()
     layout.dbu = process.technology.dbu
     top = layout.create_cell(cell.name)
@@ -119,33 +104,31 @@ def generate(cell: Cell, process: Process, seed: int = 0, placement: Placement |
     out = GeneratedCell(cell.name, layout, top, round(frame.width * frame.dbu, 4), process.template.height,
                         width_lower_bound_um(sized, process), placement, routing, frame, pins)
     out.obstructions = _obstructions(drawer, frame)
+    out.metals = 1 + any(any(w.layer == 2 for w in r.wires) or any(v.lower == 1 for v in r.vias)
+                         for r in routing.nets)
     out.seconds = time.perf_counter() - t0
     return out
 
 
-def _generate_gridded(cell: Cell, process: Process, seed: int, placement: Placement | None,
-                      t0: float, router: str) -> GeneratedCell:
-    from nbcell.layout.gridded import draw_gridded, route_placement
+def gridded_cell(cell: Cell, process: Process, frame, wires, routed_by: str, sized: Cell) -> GeneratedCell:
+    """Draw a routed gridded ``frame`` (``wires`` from ``routed_by``) as a cell."""
+    from nbcell.layout.gridded import draw_gridded
 
-    folded = fit_rows(cell, process)
-    if placement is None:
-        placement = place(folded, process, seed)
-    check_placement(folded, placement)
-    frame, wires, routed_by = route_placement(folded, process, placement, seed, router)
     layout = db.Layout()
     layout.dbu = process.technology.dbu
     top = layout.create_cell(cell.name)
     pins, obs = draw_gridded(frame, wires, layout, top)
     out = GeneratedCell(cell.name, layout, top, round(frame.width * frame.dbu, 4), process.template.height,
-                        width_lower_bound_um(cell, process), frame.placement, None, None, pins)
+                        width_lower_bound_um(sized, process), frame.placement, None, None, pins)
     out.obstructions = obs
-    out.style = "gridded m3" if any(w.vias2 for w in wires.values()) else "gridded"
+    third = any(w.vias2 for w in wires.values())
+    out.style = "gridded m3" if third else "gridded"
+    out.metals = 3 if third else 1 + any(w.vias for w in wires.values())
     out.router = routed_by
-    out.seconds = time.perf_counter() - t0
     return out
 
 
-def _check_wells(cell: Cell, process: Process) -> None:
+def check_wells(cell: Cell, process: Process) -> None:
     """The template has one n-well and one p-body: every PMOS body on one net, every NMOS body on one,
     and that net the process's body pin (or supply when the process has no body pins)."""
     sup = process.supplies
@@ -155,26 +138,6 @@ def _check_wells(cell: Cell, process: Process) -> None:
         if bulks and bulks != [want[typ]]:
             raise LayoutError(f"cell {cell.name}: {typ}-device bodies on {', '.join(bulks)}; the {process.name} "
                               f"template has one {name} on {want[typ]} (isolated wells are not supported)")
-
-
-#: (finger-width scale, seed offset) tried in turn until a placement routes: narrower fingers
-#: leave a wider channel between the rows for the wiring
-ATTEMPTS = ((1.0, 0), (1.0, 1), (0.7, 0), (0.5, 0), (0.5, 1))
-
-
-def _place_and_route(cell: Cell, process: Process, seed: int):
-    """Fold, place, frame and route, retrying with other seeds and narrower fingers."""
-    errors = []
-    for scale, k in ATTEMPTS:
-        folded = fit_rows(cell, process, scale)
-        placement = place(folded, process, seed + k)
-        check_placement(folded, placement)
-        frame = build_frame(folded, process, placement)
-        try:
-            return folded, placement, frame, route(frame, seed + k)
-        except RouteError as e:
-            errors.append(f"scale {scale}, seed {seed + k}: {e}")
-    raise RouteError(f"cell {cell.name}: no routable layout; last: {errors[-1]}")
 
 
 def _obstructions(drawer: Drawer, frame: Frame) -> dict[str, list]:

@@ -2,8 +2,9 @@
 
 The first routing metal is metal 1 where contacts land on it (gf180mcu, sg13g2)
 and li1 where the process has local interconnect (sky130: li1, mcon, met1).
-When a placement cannot be routed, empty gate columns are inserted where the
-conflicts remained (each one adds a line of routing room) and it is tried again.
+When a placement cannot be routed, an empty gate column inserted where the
+conflicts remained (``insert_column``) adds a line of routing room; what is tried
+and in which order is :mod:`nbcell.attempts`'s to decide.
 """
 
 from __future__ import annotations
@@ -12,16 +13,11 @@ import klayout.db as db
 
 from nbcell.layout.frame import routing_roles
 from nbcell.layout.ir import Placement
-from nbcell.layout.maze import LAST_PASSES, LAST_STALL, STALL, MazeError, NetWires, route_tracks
-from nbcell.layout.rules import LayoutError, load_rules
+from nbcell.layout.maze import NetWires
+from nbcell.layout.rules import LayoutError
 from nbcell.layout.template import template_boxes
-from nbcell.layout.tracks import Dims, TrackFrame, build_track_frame
+from nbcell.layout.tracks import TrackFrame
 from nbcell.netlist import Cell
-from nbcell.pdk import Process
-
-#: empty gate columns added, at most, to make a placement routable on two metals / on three
-MAX_INSERTS = 4
-MAX_INSERTS_THIRD = 4
 
 
 class _Draw:
@@ -242,75 +238,16 @@ def _fingers(cell: Cell):
     return fingers(cell)
 
 
-def _insert_empty(pl: Placement, at: int) -> Placement:
-    """``pl`` with an empty gate column before gate column ``at``."""
+def insert_column(frame: TrackFrame, hot: list[int], attempt: int) -> Placement:
+    """``frame``'s placement with an empty gate column (one more line of routing room) next to the
+    gate column nearest the middle of the ``hot`` lines (where congestion remained), alternately
+    before and after it."""
+    pl = frame.placement
+    hot = hot or [frame.lines // 2]
+    line = hot[len(hot) // 2]
+    g = min(range(pl.columns), key=lambda i: (abs(frame.gate_line[i] - line), i)) if pl.columns else 0
+    at = g + attempt % 2
     return Placement(pl.n[:at] + (None,) + pl.n[at:], pl.p[:at] + (None,) + pl.p[at:])
-
-
-#: routers: the host PathFinder (``maze``); the routing env driven by its reference policy
-#: (``env``) or by the trained routing agent (``rl``), each with the host router as the fallback
-#: on the same frame
-ROUTERS = ("maze", "env", "rl")
-#: frames of one cell the env may fail on before the host router routes the rest alone (an env
-#: episode that stalls costs seconds on a large cell; the host router's attempt a fraction of that)
-ENV_ATTEMPTS = 2
-
-
-def route_placement(cell: Cell, process: Process, placement: Placement, seed: int = 0, router: str = "maze"
-                    ) -> tuple[TrackFrame, dict[str, NetWires], str]:
-    """Frame and route ``placement`` on the first two metals, inserting empty gate columns where
-    congestion remains; failing that, on three metals (with fewer extra columns): a wider cell
-    is preferred to a third metal that blocks the chip's routing over the cell.
-
-    Returns the frame, the wires and which router drew them (``maze``, ``env``, ``rl``, or
-    ``maze (env fallback)`` / ``maze (rl fallback)`` when the env's episode ended unclean and the
-    host router did not)."""
-    if router not in ROUTERS:
-        raise LayoutError(f"unknown router {router!r} (one of {', '.join(ROUTERS)})")
-    third = Dims.of(process, load_rules(process)).third_metal
-    last: Exception | None = None
-    env_failures = 0
-    stages = ((False, MAX_INSERTS), (True, MAX_INSERTS_THIRD)) if third else ((False, MAX_INSERTS),)
-    for stage, (third_metal, inserts) in enumerate(stages):
-        pl = placement
-        for attempt in range(inserts + 1):
-            frame = build_track_frame(cell, process, pl)
-            # the very last attempt negotiates longer: nothing is left to fall back on
-            final = stage == len(stages) - 1 and attempt == inserts
-            passes, stall = (LAST_PASSES, LAST_STALL) if final else (30, STALL)
-            try:
-                if router != "maze" and env_failures < ENV_ATTEMPTS:
-                    try:
-                        return frame, _route_env(frame, seed + attempt, third_metal, router), router
-                    except MazeError:
-                        env_failures += 1
-                wires = route_tracks(frame, seed + attempt, passes, third_metal, stall)
-                return frame, wires, f"maze ({router} fallback)" if router != "maze" else "maze"
-            except MazeError as e:
-                last = e
-                hot = e.hot or [frame.lines // 2]
-                line = hot[len(hot) // 2]
-                # the gate column nearest the hot line (insert before it)
-                g = min(range(pl.columns), key=lambda i: (abs(frame.gate_line[i] - line), i)) if pl.columns else 0
-                pl = _insert_empty(pl, g + (attempt % 2))
-    raise LayoutError(f"cell {cell.name}: not routable with {MAX_INSERTS} extra columns"
-                      f"{' or on three metals' if third else ''}; last: {last}")
-
-
-def _route_env(frame: TrackFrame, seed: int, third_metal: bool, router: str) -> dict[str, NetWires]:
-    from nbcell.env.route import GridTooLarge  # jax is only loaded when the env routes
-    from nbcell.policies.route import PathFinder, route_in_env
-
-    if router == "rl":
-        from nbcell.policies.rl.route_agent import LearnedRouter
-
-        policy = LearnedRouter()
-    else:
-        policy = PathFinder()
-    try:
-        return route_in_env(frame, seed, third_metal, policy)
-    except GridTooLarge as e:
-        raise MazeError(f"cell {frame.cell.name}: {e}") from e
 
 
 def draw_gridded(frame: TrackFrame, wires: dict[str, NetWires], layout: db.Layout, top: db.Cell):

@@ -54,13 +54,14 @@ def _init_worker(process: Process, niceness: int) -> None:
 def judge(cell: Cell, placement, process: Process | None = None) -> dict:
     """Route, draw and check one placement: ``{"routed", "clean", "extra", "seconds"}`` (``extra``:
     gate columns the drawn layout has beyond ``placement``'s)."""
+    from nbcell.attempts import generate
     from nbcell.drc.check import check_cell
-    from nbcell.layout import LayoutError, generate
+    from nbcell.layout import LayoutError
 
     proc = process or _PROCESS
     t0 = time.perf_counter()
     try:
-        gen = generate(cell, proc, 0, placement=placement)
+        gen = generate(cell, proc, 0, placement=placement, fallback=False)
     except LayoutError:
         return {"routed": False, "clean": False, "extra": 0.0, "seconds": time.perf_counter() - t0}
     chk = check_cell(gen.layout, gen.top, proc, cell, None)
