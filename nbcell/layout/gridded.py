@@ -137,7 +137,7 @@ class _Draw:
                 if poly.area() >= need or b.width() > 2 * d.hx1:
                     continue
                 c = f.line_at(b.center().x)
-                gap = min([f.x(c) - f.x(c - 1)] * (c > 0) + [f.x(c + 1) - f.x(c)] * (c + 1 < f.lines) + [d.pitch])
+                gap = min([f.x(j) - f.x(j - 1) for j in (c, c + 1) if 0 < j < f.lines] + [d.pitch])
                 side = (gap - 2 * d.hx1 - r["m1.space"]) // 2 // r.grid * r.grid
                 ts = [t for t, y in enumerate(f.ys) if b.bottom < y < b.top]
                 free = lambda t: not (0 <= t < len(f.ys)) or not (held.get((c, t), set()) - {net})  # noqa: E731
