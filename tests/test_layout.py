@@ -172,14 +172,14 @@ def test_short_without_marker_layer_fails_clearly():
 
 
 def test_third_metal_routes_a_congested_cell_clean():
-    """A flip-flop with reset is too congested for two metals at its placement's width; on three
+    """A flip-flop is too congested for two metals at its placement's width; on three
     (Metal3 along the tracks, no stacked vias) it routes, DRC-clean and LVS-matching."""
     from nbcell.layout.frame import fit_rows
     from nbcell.layout.gridded import draw_gridded
     from nbcell.layout.maze import MazeError, route_tracks
 
     tgt = load_process(TARGET)
-    cell = fit_rows(_builtin()["nbcell__dffr_1"], tgt)
+    cell = fit_rows(_builtin()["nbcell__dff_1"], tgt)
     frame = build_track_frame(cell, tgt, place(cell, tgt))
     with pytest.raises(MazeError):
         route_tracks(frame)

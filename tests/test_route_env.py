@@ -164,8 +164,9 @@ def test_env_routed_cells_are_clean(tmp_path, target: str, name: str) -> None:
 
 
 def test_proxy_line_ends_share_no_stub_room() -> None:
-    """Two nets' lone pads two lines apart on a track whose other sides are taken: one free node
-    between them makes room for one stub only, and the proxy (like the host) flags it."""
+    """Two nets' lone pads two lines apart on a track whose other sides (the next lines, the next
+    tracks of their lines) are taken: one free node between them makes room for one stub only, and
+    the proxy (like the host) flags it."""
     p = problem("nbcell__nand2_1")
     assert bool(p.grid.needs_stub)
     state, _ = renv.reset(p.grid)
@@ -176,6 +177,10 @@ def test_proxy_line_ends_share_no_stub_room() -> None:
     use, pads = state.use, state.pads
     for net, col in ((0, c), (1, c + 2), (2, c - 1), (2, c + 3)):  # net 2 walls both outer sides
         use = use.at[net, 0, col, t].set(True)
+    for col in (c, c + 2):  # and the tracks above and below the two pads
+        for tt in (t - 1, t + 1):
+            if m0[col, tt]:
+                use = use.at[2, 0, col, tt].set(True)
     pads = pads.at[0, c, t].set(True).at[1, c + 2, t].set(True)
     v = renv.violations(state.replace(use=use, pads=pads, contacts=pads))
     assert int(np.asarray(v.line_end).sum()) == 2
@@ -221,7 +226,7 @@ def test_third_metal_line_ends_conflict_on_neighbouring_lines() -> None:
     tgt = load_process(TARGET)
     cell = builtin_sized(TARGET)["nbcell__nand2_1"]
     p = renv.route_problem(build_track_frame(cell, tgt, place(cell, tgt, 0)), third_metal=True)
-    assert bool(p.grid.close2x) and p.frame.dims.m2_line_close
+    assert np.asarray(p.grid.xany[2, 0])[p.maze.c0:p.maze.c1 - 1].all() and p.frame.x_class(2, p.maze.c0, 1) == 2
     state, _ = renv.reset(p.grid)
     t = int(np.argmax(np.asarray(p.grid.m2_ok).any(0)))
     c = p.maze.c0 + 1

@@ -112,12 +112,14 @@ class _Draw:
         for net, (side, box) in f.rails.items():
             self.net(net, "m0", box)
         v2 = d.via // 2
+        site = round(f.process.template.site.width / f.dbu)
         for net, box in f.rails_m1.items():
-            # the rail on the second metal, tied to the first metal's strip between every two lines
+            # the rail on the second metal, tied to the first metal's strip in the middle of every
+            # site (the cuts keep their space whatever the lines, and abutted cells the same pitch)
             self.add("rail1", box)
             yc = (f.rails[net][1][1] + f.rails[net][1][3]) // 2
-            for i in range(f.lines - 1):
-                xc = (f.x(i) + f.x(i + 1)) // 2
+            for k in range(f.width // site):
+                xc = k * site + site // 2
                 self.add("via1", (xc - v2, yc - v2, xc + v2, yc + v2))
 
     def min_area(self) -> None:
@@ -245,9 +247,11 @@ def insert_column(frame: TrackFrame, hot: list[int], attempt: int) -> Placement:
     pl = frame.placement
     hot = hot or [frame.lines // 2]
     line = hot[len(hot) // 2]
-    g = min(range(pl.columns), key=lambda i: (abs(frame.gate_line[i] - line), i)) if pl.columns else 0
+    lined = [i for i in range(pl.columns) if frame.gate_line[i] is not None]
+    g = min(lined, key=lambda i: (abs(frame.gate_line[i] - line), i)) if lined else 0
     at = g + attempt % 2
-    return Placement(pl.n[:at] + (None,) + pl.n[at:], pl.p[:at] + (None,) + pl.p[at:])
+    return Placement(pl.n[:at] + (None,) + pl.n[at:], pl.p[:at] + (None,) + pl.p[at:],
+                     frozenset({at} | {g + (g >= at) for g in pl.spacers}))
 
 
 def draw_gridded(frame: TrackFrame, wires: dict[str, NetWires], layout: db.Layout, top: db.Cell):

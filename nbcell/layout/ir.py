@@ -53,14 +53,18 @@ class Slot:
 
 @dataclass(frozen=True)
 class Placement:
-    """Finger order of both rows over the gate columns (equal lengths)."""
+    """Finger order of both rows over the gate columns (equal lengths); ``spacers``: empty gate
+    columns inserted as routing room (a routing line each), unlike a diffusion break."""
 
     n: tuple[Slot | None, ...]
     p: tuple[Slot | None, ...]
+    spacers: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         if len(self.n) != len(self.p):
             raise ValueError(f"rows differ in length: n {len(self.n)}, p {len(self.p)} gate columns")
+        if any(not 0 <= g < len(self.n) or self.n[g] or self.p[g] for g in self.spacers):
+            raise ValueError(f"spacers {sorted(self.spacers)} are not empty gate columns")
 
     @property
     def columns(self) -> int:

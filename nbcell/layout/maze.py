@@ -111,23 +111,19 @@ class Maze:
             if 0 < need <= room:
                 self.grow[t] = (-1 if side == "bottom" else 1, r.snap_up(need))
         self.exts: dict[str, list[tuple[int, int]]] = {}
-        self.stubs: dict[str, list[tuple[int, int]]] = {}
+        #: per net: (stub node, the lone pad it extends) on the first metal
+        self.stubs: dict[str, list[tuple[tuple[int, int], tuple[int, int]]]] = {}
         # the searches spend their time here: look neighbours up instead of recomputing them
         self._adj = [list(self._neighbours(n)) for n in range(self.N + len(self.rails))]
-        self._near = [self._near_of(n) for n in range(self.N)]
         # neighbours whose any use conflicts with a use of n / whose pads conflict with a pad on n
+        sides = [self._sides(n) for n in range(self.N)]
+        self._side_any = [a for a, _ in sides]
+        self._side_pad = [p for _, p in sides]
+        self._near = [(n, *a, *p) for n, (a, p) in enumerate(sides)]
+        # vias of one level closer than the cut space (a contact track beside a poly-contact track,
+        # lines closer than a via pitch) are too close whatever their nets: node below -> such nodes
         half = self.NL * self.NT
-        self._side_any = [tuple(v for v in self._near[n] if v != n and n >= half and self._wire_close(n, v))
-                          for n in range(self.N)]
-        self._side_pad = [tuple(v for v in self._near[n] if v != n and v not in self._side_any[n])
-                          for n in range(self.N)]
-        # vias of one level on tracks of one line closer than the cut space (a contact track beside
-        # a poly-contact track) are too close whatever their nets: node below the via -> such nodes
-        self._via_near: list[tuple[int, ...]] = []
-        for layer, size, space in ((0, d.via, r["cut1.space"]), (1, d.via2, r.get("cut2.space"))):
-            close = [t + 1 < self.NT and f.ys[t + 1] - f.ys[t] < size + space for t in range(self.NT)]
-            self._via_near += [tuple(n - 1 + 2 * k for k, ok in enumerate((t > 0 and close[t - 1], close[t])) if ok)
-                               for n in range(layer * half, (layer + 1) * half) for t in (n % self.NT,)]
+        self._via_near = [self._vias_near(n) for n in range(2 * half)]
         self.via_count = [0] * (2 * half)  # vias up from each first- / second-metal node, all nets
 
     # -- node ids -------------------------------------------------------------------
@@ -191,33 +187,45 @@ class Maze:
             yield n - self.NL * self.NT, COST_VIA2
 
     def near(self, n: int) -> tuple[int, ...]:
-        """Nodes whose use by another net conflicts with ``n`` (``n`` included)."""
+        """Nodes whose use by another net may conflict with ``n`` (``n`` included)."""
         return self._near[n]
 
-    def _near_of(self, n: int) -> tuple[int, ...]:
+    def _sides(self, n: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(nodes any use of which by another net conflicts with a use of ``n``, nodes whose pads
+        conflict with a pad on ``n``): close tracks of its line (second and third metal: the first
+        metal's tracks are a pad space apart), lines of its track as close as their x says, and the
+        close tracks of those lines (diagonally)."""
         layer, c, t = self.key(n)
-        if layer == 0:
-            out = [n]
-            if c > self.c0:
-                out.append(n - self.NT)
-            if c + 1 < self.c1:
-                out.append(n + self.NT)
-            return tuple(out)
-        near = [v for v in (n - 1 if t > 0 and self._close(layer, t - 1) else -1, n,
-                            n + 1 if t + 1 < self.NT and self._close(layer, t) else -1) if v >= 0]
-        if layer == 2 and self.f.dims.m2_line_close:
-            # a third-metal wire's end passes its via by more than half the line pitch's room: the
-            # next lines' nodes of its track conflict, and of a close track too (diagonally)
-            close_t = [u for u in near if u != n]  # its close tracks on this line
-            for dc in (-1, 1):
-                if 0 <= c + dc < self.NL:
-                    near += [n + dc * self.NT] + [u + dc * self.NT for u in close_t]
-        return tuple(near)
+        f = self.f
+        anyv: list[int] = []
+        padv: list[int] = []
+        if layer:
+            for u, tt in ((n - 1, t - 1), (n + 1, t)):  # the track pair (tt, tt + 1)
+                if 0 <= tt and tt + 1 < self.NT and self._close(layer, tt):
+                    (anyv if self._wire_close(n, u) else padv).append(u)
+        for k in range(1, f.REACH + 1):
+            for cc in (c - k, c + k):
+                if not 0 <= cc < self.NL:
+                    continue
+                lo = min(c, cc)
+                cls = f.x_class(layer, lo, k)
+                if cls:
+                    (anyv if cls == 2 else padv).append(self.id(layer, cc, t))
+                anyv += [self.id(layer, cc, tt) for tt in (t - 1, t + 1)
+                         if 0 <= tt < self.NT and f.diagonal_close(layer, lo, k, min(t, tt))]
+        return tuple(anyv), tuple(padv)
+
+    def _vias_near(self, n: int) -> tuple[int, ...]:
+        """Nodes of ``n``'s layer (first or second metal) where a via up would come closer to one up
+        from ``n`` than the cut space."""
+        layer, c, t = self.key(n)
+        return tuple(self.id(layer, cc, tt) for cc in range(max(0, c - self.f.REACH), min(self.NL, c + self.f.REACH + 1))
+                     for tt in (t - 1, t, t + 1) if 0 <= tt < self.NT and (cc, tt) != (c, t)
+                     and self.f.via_close(layer + 1, c, t, cc, tt))
 
     def _wire_close(self, n: int, v: int) -> bool:
         """Whether a wire of one net and a pad of another on second- or third-metal nodes ``n`` and
-        ``v`` (neighbouring tracks of one line, or neighbouring lines of one third-metal track)
-        would violate the space (then any two uses conflict)."""
+        ``v`` (neighbouring tracks of one line) would violate the space (then any two uses conflict)."""
         layer, _, t = self.key(n)
         t = min(t, self.key(v)[2])
         if layer == 2:
@@ -278,7 +286,7 @@ class Maze:
     def _rip(self, net: str) -> None:
         for path, pads in self.paths.pop(net, []):
             self._mark(net, path, -1, pads)
-        for c, t in self.stubs.pop(net, []):
+        for (c, t), _ in self.stubs.pop(net, []):
             self._mark(net, [self.id(0, c, t)], -1)
         self.contacts.pop(net, None)
 
@@ -396,8 +404,8 @@ class Maze:
         return bad
 
     def _stubs(self) -> set[int]:
-        """Give every single-node first-metal island a neighbouring node; returns the nodes that
-        found no room."""
+        """Give every single-node first-metal island a neighbouring node (on its track, else on
+        its line); returns the nodes that found no room."""
         bad = set()
         d, r = self.f.dims, self.f.rules
         if (2 * d.hx0) * (2 * d.hy0) >= r.area("m0.area"):
@@ -416,14 +424,14 @@ class Maze:
                     self.exts.setdefault(net, []).append((c, t))
                     continue
                 done = False
-                for cc in (c + 1, c - 1) if (c + t) % 2 else (c - 1, c + 1):
-                    if not self.c0 <= cc < self.c1:
-                        continue
-                    v = self.id(0, cc, t)
+                beside = [(cc, t) for cc in ((c + 1, c - 1) if (c + t) % 2 else (c - 1, c + 1)) if self.c0 <= cc < self.c1]
+                beside += [(c, tt) for tt in (t - 1, t + 1) if self.t_lo <= tt <= self.t_hi]
+                for cc, tt in beside:
+                    v = self.id(0, cc, tt)
                     owner = self.fixed.get(v)
                     if (owner is not None and owner != net) or self._others_plain(v, net):
                         continue
-                    self.stubs.setdefault(net, []).append((cc, t))
+                    self.stubs.setdefault(net, []).append(((cc, tt), (c, t)))
                     self._mark(net, [v], 1)
                     done = True
                     break
@@ -452,7 +460,7 @@ class Maze:
                 if not bad:
                     return {net: self.wires(net) for net in sorted(self.paths)}
                 for net in list(self.stubs):
-                    for c, t in self.stubs.pop(net):
+                    for (c, t), _ in self.stubs.pop(net):
                         self._mark(net, [self.id(0, c, t)], -1)
             if best is None or len(bad) < best:
                 best, best_it = len(bad), it
@@ -506,8 +514,10 @@ class Maze:
                 if n < self.N:
                     layer, c, t = self.key(n)
                     (w.m0, w.m1, w.m2)[layer].add((c, t))
-        for c, t in self.stubs.get(net, []):
-            w.m0.add((c, t))
+        for stub, pad in self.stubs.get(net, []):
+            w.m0.add(stub)
+            if stub[0] == pad[0]:  # a stub onto the next track of the pad's line
+                w.edges0.add(tuple(sorted((stub, pad))))
         w.contacts = {self.key(n)[1:] for n in self.contacts.get(net, ())}
         for c, t in self.exts.get(net, []):
             w.grown[(c, t)] = self.grow[t]
@@ -525,11 +535,11 @@ class Maze:
                 w.edges2.add(((c, t), (c + 1, t)))
             if (c, t + 1) in w.m2 and self._close(2, t):
                 w.edges2.add(((c, t), (c, t + 1)))  # closer than the space: one shape
-            if self.f.dims.m2_line_close:
+            if self.f.x_class(2, c, 1) == 2:
                 # ends on neighbouring lines of close tracks: joined through (c + 1, t), which the
                 # conflict rules keep free of other nets (it is beside both)
                 for u in ((c + 1, t + 1), (c + 1, t - 1)):
-                    if u in w.m2 and self._close(2, min(t, u[1])):
+                    if u in w.m2 and 0 <= u[1] < self.NT and self.f.diagonal_close(2, c, 1, min(t, u[1])):
                         w.m2.add((c + 1, t))
                         w.edges2 |= {((c, t), (c + 1, t)), tuple(sorted(((c + 1, t), u)))}
         return w

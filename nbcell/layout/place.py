@@ -42,8 +42,9 @@ class _Item:
         return (f.gate, f.device, f.index, self.p.device if self.n and self.p else "")
 
 
-def _items(fs: list[Finger]) -> list[_Item]:
-    """Pair N and P fingers by gate net (in netlist order); the rest stay single."""
+def _items(fs: list[Finger], split: bool = False) -> list[_Item]:
+    """Pair N and P fingers by gate net (in netlist order); with ``split`` (one gate column may hold
+    two gates), the fingers left single pair too, by the source/drain nets they share."""
     by_gate: dict[str, dict[str, list[Finger]]] = defaultdict(lambda: {"n": [], "p": []})
     for f in fs:
         by_gate[f.gate][f.type].append(f)
@@ -60,6 +61,19 @@ def _items(fs: list[Finger]) -> list[_Item]:
             free.remove(p)
             items.append(_Item(n, p))
         items += [_Item(None, p) for p in free]
+    if split:
+        ns = [it.n for it in items if it.p is None]
+        ps = [it.p for it in items if it.n is None]
+        if ns and ps:
+            items = [it for it in items if it.n and it.p]
+            for n in ns:
+                if not ps:
+                    items.append(_Item(n, None))
+                    continue
+                p = max(ps, key=lambda q: (len({n.drain, n.source} & {q.drain, q.source}), -ps.index(q)))
+                ps.remove(p)
+                items.append(_Item(n, p))
+            items += [_Item(None, p) for p in ps]
     return items
 
 
@@ -184,12 +198,18 @@ def _columns_to_placement(items: list[_Item], cols) -> Placement:
     return Placement(tuple(n), tuple(p))
 
 
-def place(cell: Cell, process: Process, seed: int = 0, beam: int = 48) -> Placement:
-    """Euler-chain placement of ``cell``'s fingers by beam search (deterministic for a given ``seed``)."""
+def place(cell: Cell, process: Process, seed: int = 0, beam: int = 48, split: bool | None = None) -> Placement:
+    """Euler-chain placement of ``cell``'s fingers by beam search (deterministic for a given ``seed``);
+    ``split``: N and P fingers of different gates may share a gate column (default: where the
+    gridded frame's channel holds a poly-contact track for each row)."""
     fs = fingers(cell)
     if not fs:
         return Placement((), ())
-    items = sorted(_items(fs), key=lambda it: it.key)
+    if split is None:
+        from nbcell.layout.tracks import split_columns_ok  # the track frame imports this module
+
+        split = split_columns_ok(process)
+    items = sorted(_items(fs, split), key=lambda it: it.key)
     if seed:
         k = seed % len(items)
         items = items[k:] + items[:k]

@@ -38,6 +38,8 @@ from nbcell.netlist import Cell
 from nbcell.pdk import Process
 
 Box = tuple[int, int, int, int]
+#: the owner of a first-metal node no net may use (beside two nets' fixed shapes)
+BLOCKED = "\0blocked"
 
 
 @dataclass(frozen=True)
@@ -60,9 +62,6 @@ class Dims:
     hy2: int = 0
     w2: int = 0       # third metal wire width
     via2: int = 0     # second-to-third metal cut size
-    #: third-metal shapes of two nets on neighbouring lines of one track are too close (a wire's
-    #: end passes its via by the end-of-line enclosure)
-    m2_line_close: bool = False
 
     @property
     def third_metal(self) -> bool:
@@ -112,11 +111,10 @@ class Dims:
             else:
                 hx2 = max(cut2 // 2 + e_m2.small, r["m2.width"] // 2)
                 hy2 = max(cut2 // 2 + e_m2.big, r["m2.width"] // 2)
-            line_close = 2 * hx2 + r["m2.space"] > pitch
             if (2 * hx2 + r["m2.space"] <= 2 * pitch and cut2 + r["cut2.space"] <= pitch
                     and 2 * hx1t + r["m1.space"] <= pitch):
                 hx1, hy1 = hx1t, hy1t
-                third = dict(hx2=hx2, hy2=hy2, w2=r["m2.width"], via2=cut2, m2_line_close=line_close)
+                third = dict(hx2=hx2, hy2=hy2, w2=r["m2.width"], via2=cut2)
         return cls(pitch, track, hx0, hy0, hx1, hy1, r["m0.width"], r["m1.width"], ce,
                    co // 2 + r.co_enc("poly").big, co, cut1, **third)
 
@@ -157,7 +155,7 @@ class TrackFrame:
     #: "c" for both rows), "m2" second metal only
     track_kind: list[str]
     diff_line: list[int | None]         # line of diffusion column k (0..G); None: not contacted
-    gate_line: list[int]                # line of gate column g (0..G-1)
+    gate_line: list[int | None]         # line of gate column g (0..G-1); None: a diffusion break
     comps: list[tuple[str, Box]]        # (row, box)
     gates: list[tuple[int, str, str]]   # (gate column, row "n"/"p"/"np", net)
     strips: list[RailStrip]
@@ -189,6 +187,50 @@ class TrackFrame:
             return None
         y, h = self.ys[t], self.dims.hy0
         return min(y, yc) - h, max(y, yc) + h
+
+    #: neighbouring lines (offsets) whose shapes may conflict, at most
+    REACH = 3
+
+    def _half(self, layer: int) -> tuple[int, int, int]:
+        """(pad half width, largest half width of any other shape at a node, space) in x on ``layer``
+        (dbu): first-metal wires end half a pad's height past their node; the other metals' wires
+        end as wide as their pads."""
+        d, r = self.dims, self.rules
+        if layer == 0:
+            return d.hx0, max(d.hy0, d.w0 // 2), r["m0.space"]
+        if layer == 1:
+            return d.hx1, d.hx1, r["m1.space"]
+        return d.hx2, d.hx2, r["m2.space"]
+
+    def x_class(self, layer: int, c: int, k: int) -> int:
+        """How two nets' shapes on ``layer`` at lines ``c`` and ``c + k`` of one track conflict: 0
+        never, 1 two pads, 2 any two uses (a pad and a wire counted as any: the safe side)."""
+        if not 0 <= c < c + k < self.lines:
+            return 0
+        h, e, s = self._half(layer)
+        dx = self.xs[c + k] - self.xs[c]
+        return 2 if dx < h + e + s else 1 if dx < 2 * h + s else 0
+
+    def diagonal_close(self, layer: int, c: int, k: int, t: int) -> bool:
+        """Whether two nets' pads on ``layer`` at (c, t) and (c + k, t + 1), or at (c, t + 1) and
+        (c + k, t), come within the space (their corners, Euclidean)."""
+        if layer == 0 or not (0 <= c < c + k < self.lines and 0 <= t < t + 1 < len(self.ys)):
+            return False
+        h, _, s = self._half(layer)
+        d = self.dims
+        hy = (lambda u: d.w1 // 2 if self.track_kind[u] == "m2" else d.hy1) if layer == 1 else (lambda u: d.hy2)  # noqa: E731
+        gx = self.xs[c + k] - self.xs[c] - 2 * h
+        gy = self.ys[t + 1] - self.ys[t] - hy(t) - hy(t + 1)
+        return gx < s and gy < s and (gx <= 0 or gy <= 0 or gx * gx + gy * gy < s * s)
+
+    def via_close(self, level: int, c0: int, t0: int, c1: int, t1: int) -> bool:
+        """Whether vias of ``level`` (1: first metal to second, 2: second to third) at two nodes are
+        closer than the cut space (any nets: the cut space holds within one net too)."""
+        d, r = self.dims, self.rules
+        size, space = (d.via, r["cut1.space"]) if level == 1 else (d.via2, r.get("cut2.space"))
+        gx = abs(self.xs[c1] - self.xs[c0]) - size
+        gy = abs(self.ys[t1] - self.ys[t0]) - size
+        return gx < space and gy < space and (gx <= 0 or gy <= 0 or gx * gx + gy * gy < space * space)
 
     def line_at(self, x: int) -> int:
         """The line nearest ``x`` (dbu)."""
@@ -282,18 +324,29 @@ def _tracks(process: Process, r: Rules, d: Dims, rail_lo: int, rail_hi: int, ove
     return ys, kind
 
 
+def split_columns_ok(process: Process) -> bool:
+    """Whether the gridded frame's channel holds a poly-contact track for each row, so that one
+    gate column may hold an N and a P gate of different nets."""
+    b = _Builder(Cell("-", ()), process, Placement((), ()))
+    lo = max(bx[3] for side, bx in b.rails.values() if side == "bottom")
+    hi = min(bx[1] for side, bx in b.rails.values() if side == "top")
+    return "c" not in _tracks(process, b.r, b.d, lo, hi, over_rails=not b.rails_m1)[1]
+
+
 def split_gates(pl: Placement, fingers: dict) -> Placement:
     """``pl`` with every gate column whose N and P gates differ split in two (N first): one
     poly-contact track cannot take both. The empty slots bridge the diffusion they interrupt."""
-    n, p = [], []
-    for a, b in zip(pl.n, pl.p):
+    n, p, spacers = [], [], set()
+    for g, (a, b) in enumerate(zip(pl.n, pl.p)):
+        if g in pl.spacers:
+            spacers.add(len(n))
         if a is not None and b is not None and fingers[(a.device, a.finger)].gate != fingers[(b.device, b.finger)].gate:
             n += [a, None]
             p += [None, b]
         else:
             n.append(a)
             p.append(b)
-    return pl if len(n) == len(pl.n) else Placement(tuple(n), tuple(p))
+    return pl if len(n) == len(pl.n) else Placement(tuple(n), tuple(p), frozenset(spacers))
 
 
 class _Builder:
@@ -357,10 +410,13 @@ class _Builder:
         Columns ``c`` (``2k`` diffusion column k, ``2g + 1`` gate column g) are spaced by the
         free-grid frame's constraints per row (contact to gate, uncontacted gate to gate, width
         steps, island ends and the diffusion space between islands), neighbouring gates by the
-        poly space beside their poly-contact pads. A line sits on every gate column and every
-        contacted diffusion column, lines at least one line pitch apart (so any two pads on
-        neighbouring lines are all the router has to keep apart); wherever two lines are two
-        pitches or more apart, filler lines share the room at a pitch or more.
+        poly space beside their poly-contact pads. A line sits on every gate column with a gate,
+        every contacted diffusion column and every spacer (``Placement.spacers``; a diffusion break
+        is no line), lines at least a line pitch apart: the router keeps two nets apart wherever
+        their shapes conflict (``TrackFrame.x_class``), but closer lines cost more routing room
+        than their columns save (gf180 7t: the same widths; sky130 hd at its 0.21 contact-to-gate
+        distance: a fifth of the cells unroutable). Wherever two lines are two pitches or more
+        apart, filler lines share the room at a pitch or more.
         """
         r, d = self.r, self.d
         C = 2 * self.G + 1
@@ -380,7 +436,9 @@ class _Builder:
             widest = max([self.gl(f) for f in (self.finger("n", a), self.finger("p", a), self.finger("n", b),
                                                 self.finger("p", b)) if f] + [2 * d.pad_poly])
             cons.append((2 * a + 1, 2 * b + 1, widest + r["poly.space"]))
-        self.is_line = [c % 2 == 1 or any(self.diff_net(row, c // 2) in self.contacted for row in "np")
+        # lines: gate columns with a gate or a spacer (not a diffusion break), contacted diffusion
+        self.is_line = [bool(self.finger("n", c // 2) or self.finger("p", c // 2) or c // 2 in self.placement.spacers)
+                        if c % 2 else any(self.diff_net(row, c // 2) in self.contacted for row in "np")
                         for c in range(C)]
         cols = [c for c in range(C) if self.is_line[c]]
         cons += [(a, b, d.pitch) for a, b in zip(cols, cols[1:])]
@@ -404,7 +462,7 @@ class _Builder:
         line_of = {x: i for i, x in enumerate(self.xs)}
         self.line_of_col = {c: line_of[self.col_x[c]] for c in cols}
         self.diff_line = [self.line_of_col.get(2 * k) for k in range(self.G + 1)]
-        self.gate_line = [self.line_of_col[2 * g + 1] for g in range(self.G)]
+        self.gate_line = [self.line_of_col.get(2 * g + 1) for g in range(self.G)]
         self.lines = len(self.xs)
 
     # -- diffusion, gates, rails -------------------------------------------------
@@ -560,20 +618,29 @@ class _Builder:
                 raise LayoutError(f"cell {self.cell.name}: pin {p} connects to no transistor")
 
     def fixed_nodes(self, frame: TrackFrame) -> dict[tuple[int, int], str]:
-        """First-metal nodes a rail strip covers, or a contact's stretched pad comes too close to
-        (its own node aside: a lone pad there still needs its stub): that net's only."""
-        d, r = self.d, self.r
-        spans = [(s.line, s.box[1], s.box[3], s.net, None) for s in self.strips]
+        """First-metal nodes a rail strip covers, or a contact's stretched pad, or whose pads would
+        come closer to them than the space, on their line or a neighbouring one (the pad's own node
+        aside: a lone pad there still needs its stub): that net's only."""
+        d, s = self.d, self.r["m0.space"]
+        spans = [(st.line, st.box[2] - st.box[0], st.box[1], st.box[3], st.net, None) for st in self.strips]
         for t in self.terms:
             for c, k in t.nodes:
                 pad = frame.contact_pad(c, k)
                 if pad is not None:
-                    spans.append((c, *pad, t.net, k))
+                    spans.append((c, 2 * d.hx0, *pad, t.net, k))
         out = {}
-        for line, lo, hi, net, own in spans:
-            for t, y in enumerate(self.ys):
-                if t != own and lo - r["m0.space"] < y + d.hy0 and y - d.hy0 < hi + r["m0.space"]:
-                    out[(line, t)] = net
+        for line, width, lo, hi, net, own in spans:
+            for c in range(max(0, line - frame.REACH), min(self.lines, line + frame.REACH + 1)):
+                gx = abs(self.xs[c] - self.xs[line]) - width // 2 - d.hx0
+                if gx >= s:
+                    continue
+                for t, y in enumerate(self.ys):
+                    if t == own and c != line:
+                        continue  # a pad on the pad's own track: the router's pad conflicts cover it
+                    gy = max(lo - y - d.hy0, y - d.hy0 - hi)
+                    if (c, t) != (line, own) and gy < s and (gx <= 0 or gy <= 0 or gx * gx + gy * gy < s * s):
+                        # beside two nets' strips: nobody's
+                        out[(c, t)] = net if out.get((c, t), net) == net else BLOCKED
         return out
 
     def no_m1(self) -> frozenset[int]:

@@ -100,6 +100,19 @@ def route_problem(frame: TrackFrame, third_metal: bool = False) -> RouteProblem:
     for (c, t), n in frame.fixed.items():
         fixed[c, t] = nid[n]
     close1 = np.array([t + 1 < NTr and mz._close(1, t) for t in range(NT)])
+    K = frame.REACH
+    cls = np.array([[[frame.x_class(L, c, k) if L < mz.L else 0 for c in range(NL)] for k in range(1, K + 1)]
+                    for L in range(3)])
+    diag = np.array([[[[L < mz.L and t + 1 < NTr and frame.diagonal_close(L, c, k, t) for t in range(NT)]
+                       for c in range(NL)] for k in range(1, K + 1)] for L in range(3)])
+    vias = np.zeros((2, K + 1, 3, NL, NT), bool)
+    for lv in range(min(2, mz.L - 1)):
+        for k in range(K + 1):
+            for j, dt in enumerate((-1, 0, 1)):
+                for c in range(max(0, NLr - k)):
+                    for t in range(NTr):
+                        if (k or dt > 0) and 0 <= t + dt < NTr:
+                            vias[lv, k, j, c, t] = frame.via_close(lv + 1, c, t, c + k, t + dt)
     close1w = np.array([t + 1 < NTr and mz._wire_close(mz.id(1, 0, t), mz.id(1, 0, t + 1)) for t in range(NT)])
     close2 = np.array([mz.L == 3 and t + 1 < NTr and mz._close(2, t) for t in range(NT)])
     grow = np.array([t in mz.grow for t in range(NT)])
@@ -112,20 +125,15 @@ def route_problem(frame: TrackFrame, third_metal: bool = False) -> RouteProblem:
     for t in term_net:
         if t != NO:
             net_terms[t] += 1
-    vspace = d.via + r["cut1.space"]
-    vct = np.array([t + 1 < NTr and frame.ys[t + 1] - frame.ys[t] < vspace for t in range(NT)])
-    vspace2 = d.via2 + r.get("cut2.space")
-    vct2 = np.array([mz.L == 3 and t + 1 < NTr and frame.ys[t + 1] - frame.ys[t] < vspace2 for t in range(NT)])
     grid = Grid(
         m0_ok=jnp.asarray(m0), m1_ok=jnp.asarray(m1), m2_ok=jnp.asarray(m2), fixed=jnp.asarray(fixed),
         close1=jnp.asarray(close1), close1w=jnp.asarray(close1w & close1), close2=jnp.asarray(close2),
-        close2x=jnp.asarray(mz.L == 3 and d.m2_line_close), grow=jnp.asarray(grow),
+        xany=jnp.asarray(cls == 2), xpad=jnp.asarray(cls == 1), diag=jnp.asarray(diag), grow=jnp.asarray(grow),
         term_net=jnp.asarray(np.array(term_net, np.int32)), term_mask=jnp.asarray(mask),
         term_rail=jnp.asarray(np.array(rail)), net_rail=jnp.asarray(net_rail), net_terms=jnp.asarray(net_terms),
         order=jnp.asarray(np.array(order, np.int32)),
         needs_stub=jnp.asarray((2 * d.hx0) * (2 * d.hy0) < r.area("m0.area")),
-        via_close_line=jnp.asarray(min(np.diff(frame.xs), default=d.pitch) < vspace), via_close_track=jnp.asarray(vct),
-        via2_close_track=jnp.asarray(vct2),
+        vias=jnp.asarray(vias),
         n_terms=jnp.int32(len(names)), n_nets=jnp.int32(len(nets)))
     return RouteProblem(frame, mz, grid, nets, names, third_metal)
 

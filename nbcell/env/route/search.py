@@ -71,30 +71,67 @@ class Costs(NamedTuple):
     via2: jnp.ndarray     # factor on a second via at each node (vias of any net on a close track)
 
 
+def shift(x: jnp.ndarray, axis: int, k: int, fill=0) -> jnp.ndarray:
+    """``out[i] = x[i + k]`` along ``axis`` (``fill`` past the ends; ``k`` of either sign)."""
+    if k == 0:
+        return x
+    n = x.shape[axis]
+    pad = [(0, 0)] * x.ndim
+    pad[axis] = (0, k) if k > 0 else (-k, 0)
+    start = k if k > 0 else 0
+    return jax.lax.slice_in_dim(jnp.pad(x, pad, constant_values=fill), start, start + n, axis=axis)
+
+
+def beside(x: jnp.ndarray, any_or_pad: jnp.ndarray, diag: jnp.ndarray | None = None) -> jnp.ndarray:
+    """``x`` ([..., NL, NT]) summed over the nodes of other lines whose shapes conflict with each
+    node's: lines c +- (k + 1) of its track where ``any_or_pad`` (bool[K, NL], the pair (c, c + k + 1))
+    says so, and with ``diag`` (bool[K, NL, NT]) their close tracks diagonally."""
+    al, at = x.ndim - 2, x.ndim - 1
+    out = jnp.zeros(x.shape, jnp.float32)
+    for k in range(any_or_pad.shape[0]):
+        m = any_or_pad[k][:, None]
+        out = out + shift(x, al, k + 1) * m + shift(x, al, -k - 1) * shift(m, 0, -k - 1, False)
+        if diag is not None:
+            dg = diag[k]                     # lines (c, c + k + 1) x tracks (t, t + 1)
+            for dl in (k + 1, -k - 1):
+                f = dg if dl > 0 else shift(dg, 0, dl, False)
+                out = out + shift(shift(x, al, dl), at, 1) * f + shift(shift(x, al, dl), at, -1) * shift(f, 1, -1, False)
+    return out
+
+
+def vias_near(v: jnp.ndarray, close: jnp.ndarray) -> jnp.ndarray:
+    """float32[NL, NT]: for each node, the vias (``v``: bool[NL, NT], any nets) of one level that would
+    come closer to a via there than the cut space (``close``: bool[K + 1, 3, NL, NT], see ``Grid.vias``)."""
+    v = v.astype(jnp.float32)
+    out = jnp.zeros(v.shape, jnp.float32)
+    for k in range(close.shape[0]):
+        for j, dt in enumerate((-1, 0, 1)):
+            if k == 0 and dt <= 0:
+                continue  # each pair once: (k, dt) and its mirror below
+            f = close[k, j]
+            out = out + shift(shift(v, 0, k), 1, dt) * f + shift(shift(v * 1.0, 0, -k), 1, -dt) * shift(shift(f, 0, -k, False), 1, -dt, False)
+    return out
+
+
 def costs(state: RouteState, grid: Grid, n: jnp.ndarray, pres: jnp.ndarray, tgt0: jnp.ndarray) -> Costs:
     """Node costs for net ``n``. "Other nets nearby" are counted per neighbour, so a net that is
     both on a node and next to it counts twice: a slightly dearer estimate than the host router's
     (the rule proxy's verdict does not depend on it)."""
     use = state.use.sum(0).astype(jnp.float32) - state.use[n].astype(jnp.float32)     # [3, NL, NT]
     pads = state.pads.sum(0).astype(jnp.float32) - state.pads[n].astype(jnp.float32)
-    plain0 = use[0]
-    pad0 = plain0 + prev(pads, 0, 0.0) + nxt(pads, 0, 0.0)
+    plain0 = use[0] + beside(use[0], grid.xany[0])
+    pad0 = plain0 + beside(pads, grid.xpad[0])
     c1p, c2p = prev(grid.close1w, 0, False), prev(grid.close2, 0, False)
-    m1 = use[1] + prev(use[1], 1, 0.0) * c1p + nxt(use[1], 1, 0.0) * grid.close1w
+    m1 = use[1] + prev(use[1], 1, 0.0) * c1p + nxt(use[1], 1, 0.0) * grid.close1w + beside(use[1], grid.xany[1], grid.diag[1])
     # a via's second-metal pad also meets other nets' pads on tracks close for pads only
     pad_only = grid.close1 & ~grid.close1w
     vias = state.via1 | state.via2                                                      # [N, NL, NT]
     pads1 = vias.sum(0).astype(jnp.float32) - vias[n].astype(jnp.float32)
     pad1 = prev(pads1, 1, 0.0) * prev(pad_only, 0, False) + nxt(pads1, 1, 0.0) * pad_only
-    beside = lambda u: prev(u, 0, 0.0) + nxt(u, 0, 0.0)  # noqa: E731  (the next lines)
-    m2 = (use[2] + prev(use[2], 1, 0.0) * c2p + nxt(use[2], 1, 0.0) * grid.close2
-          + (beside(use[2]) + beside(prev(use[2], 1, 0.0)) * c2p + beside(nxt(use[2], 1, 0.0)) * grid.close2)
-          * grid.close2x)
-    # vias of any net on a close track of the same line (the cut space)
-    def near(v, close):
-        v = jnp.any(v, 0).astype(jnp.float32)
-        return prev(v, 1, 0.0) * prev(close, 0, False) + nxt(v, 1, 0.0) * close
-    vnear, vnear2 = near(state.via1, grid.via_close_track), near(state.via2, grid.via2_close_track)
+    m2 = use[2] + prev(use[2], 1, 0.0) * c2p + nxt(use[2], 1, 0.0) * grid.close2 + beside(use[2], grid.xany[2], grid.diag[2])
+    # vias of any net closer than the cut space
+    vnear = vias_near(jnp.any(state.via1, 0), grid.vias[0])
+    vnear2 = vias_near(jnp.any(state.via2, 0), grid.vias[1])
     h = state.hist
     ok0 = grid.m0_ok & ((grid.fixed == NO) | (grid.fixed == n))
     c_plain = (1 + h[0]) * (1 + pres * plain0)

@@ -29,7 +29,10 @@ class Grid:
                                 are too close
     close1w:     bool[NT]       the same for a pad and a plain wire (then any two uses are)
     close2:      bool[NT]       the same for the third metal
-    close2x:     bool[]         third-metal shapes of two nets on neighbouring lines of one track are too close
+    xany, xpad:  bool[3, K, NL] per metal, shapes of two nets on lines c and c + k + 1 of one track conflict
+                                for any two uses / for two pads (``TrackFrame.x_class``)
+    diag:        bool[3, K, NL, NT] per metal, pads of two nets at (c, t) and (c + k + 1, t + 1), or at (c, t + 1)
+                                and (c + k + 1, t), are too close
     grow:        bool[NT]       a lone first-metal pad on this track may grow towards its rail (no stub needed)
     term_net:    int32[T]       net of each terminal (``NO`` on padding)
     term_mask:   bool[T, NL, NT] first-metal nodes where the terminal may be contacted
@@ -38,9 +41,8 @@ class Grid:
     net_terms:   int32[N]       terminals per net
     order:       int32[T]       rank of each terminal in the reference order (nets with most terminals first)
     needs_stub:  bool[]         a single first-metal pad is below the minimum area
-    via_close_line:  bool[]     first vias of two nets on neighbouring lines of one track are too close
-    via_close_track: bool[NT]   the same on tracks t and t + 1 of one line
-    via2_close_track: bool[NT]  second vias on tracks t and t + 1 of one line are too close
+    vias:        bool[2, K + 1, 3, NL, NT] per via level, vias of any nets at (c, t) and (c + k, t + dt),
+                                dt = -1, 0, 1 by the third index, are closer than the cut space
     n_terms, n_nets: int32[]
     """
 
@@ -51,7 +53,9 @@ class Grid:
     close1: jnp.ndarray
     close1w: jnp.ndarray
     close2: jnp.ndarray
-    close2x: jnp.ndarray
+    xany: jnp.ndarray
+    xpad: jnp.ndarray
+    diag: jnp.ndarray
     grow: jnp.ndarray
     term_net: jnp.ndarray
     term_mask: jnp.ndarray
@@ -60,9 +64,7 @@ class Grid:
     net_terms: jnp.ndarray
     order: jnp.ndarray
     needs_stub: jnp.ndarray
-    via_close_line: jnp.ndarray
-    via_close_track: jnp.ndarray
-    via2_close_track: jnp.ndarray
+    vias: jnp.ndarray
     n_terms: jnp.ndarray
     n_nets: jnp.ndarray
 

@@ -24,6 +24,7 @@ import numpy as np
 from nbcell.env import route as renv
 from nbcell.env.route.types import Grid
 from nbcell.layout.maze import MazeError
+from nbcell.layout.tracks import TrackFrame
 from nbcell.policies.rl.route_net import RouteNetConfig, init_route_params, make_route_net
 from nbcell.policies.route import RoutePolicy, RouteSolution, episode, finish
 
@@ -37,12 +38,13 @@ def checkpoint_path() -> Path:
 
 def _example_grid(size: int = 16, tracks: int = 8) -> Grid:
     z = lambda *s: jnp.zeros(s, bool)  # noqa: E731
+    K = TrackFrame.REACH
     return Grid(m0_ok=z(size, tracks), m1_ok=z(size, tracks), m2_ok=z(size, tracks),
-                fixed=jnp.full((size, tracks), -1, jnp.int32), close1=z(tracks), close1w=z(tracks), close2=z(tracks), close2x=jnp.bool_(False), grow=z(tracks),
+                fixed=jnp.full((size, tracks), -1, jnp.int32), close1=z(tracks), close1w=z(tracks), close2=z(tracks), xany=z(3, K, size), xpad=z(3, K, size), diag=z(3, K, size, tracks), grow=z(tracks),
                 term_net=jnp.full(size, -1, jnp.int32), term_mask=z(size, size, tracks), term_rail=z(size),
                 net_rail=jnp.full(size, -1, jnp.int32), net_terms=jnp.zeros(size, jnp.int32),
                 order=jnp.arange(size, dtype=jnp.int32), needs_stub=jnp.bool_(False),
-                via_close_line=jnp.bool_(False), via_close_track=z(tracks), via2_close_track=z(tracks), n_terms=jnp.int32(0),
+                vias=z(2, K + 1, 3, size, tracks), n_terms=jnp.int32(0),
                 n_nets=jnp.int32(0))
 
 
