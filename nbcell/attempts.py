@@ -4,7 +4,11 @@ A cell without transistors goes to the special-cell generator. Every other cell 
 :data:`ATTEMPTS` until one lays out: each row names where its placement comes from (the job's
 policy, with the next-best placements it offers, or the greedy placer with another seed), the
 layout style and, for the gridded style, the routing metals and how many empty gate columns may be
-inserted where congestion remains (one per failed routing). A gridded frame is routed by the job's
+inserted where congestion remains (one per failed routing). The first row draws the gridded lines
+as close as the rules space their columns (sky130: a gate 0.21 µm from its contacts, not a 0.46 µm
+line pitch); the router's conflict model does not cover every case of such close lines, so that
+row's layout is kept only when KLayout's DRC and LVS find it clean. The last gridded row puts a
+line on every diffusion break too, for cells that need the routing room. A gridded frame is routed by the job's
 router; where the routing env's episode ends unclean the host router takes the same frame
 (:data:`ROUTER_FALLBACK`), until the env has failed :data:`ENV_FAILURES` times in the cell. The very
 last routing of the last gridded row negotiates longer: nothing wider is left to fall back on.
@@ -15,6 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from nbcell.drc.check import check_cell
 from nbcell.layout import LayoutError
 from nbcell.layout.frame import fit_rows
 from nbcell.layout.generate import GeneratedCell, check_wells, free_grid_cell, gridded_cell, special_cell
@@ -39,13 +44,20 @@ class Attempt:
     metals: int = 2      # gridded: routing metals (3 only where the process has a third)
     inserts: int = 4     # gridded: empty gate columns inserted, at most
     scale: float = 1.0   # free-grid: finger width cap (narrower fingers leave a wider channel)
+    #: gridded: lines as close as the rules' column spacing allows, not a line pitch apart (tried
+    #: only where that frame is narrower; kept only when KLayout finds it clean)
+    dense: bool = False
+    #: gridded: a line on every diffusion break as well (routing room where nothing narrower routed)
+    break_lines: bool = False
 
 
 ATTEMPTS: tuple[Attempt, ...] = (
+    Attempt("policy", 0, "gridded", metals=2, inserts=2, dense=True),
     Attempt("policy", 0, "gridded", metals=2),
     Attempt("policy", 0, "gridded", metals=3),
     Attempt("greedy", 1, "gridded", metals=3),
     Attempt("greedy", 2, "gridded", metals=3),
+    Attempt("greedy", 0, "gridded", metals=3, break_lines=True),
     Attempt("greedy", 0, "free-grid"),
     Attempt("greedy", 1, "free-grid"),
     Attempt("greedy", 0, "free-grid", scale=0.7),
@@ -82,11 +94,20 @@ def _gridded(folded: Cell, process: Process, placement: Placement, a: Attempt, s
              last: bool, sized: Cell) -> GeneratedCell:
     """``placement`` routed on ``a.metals`` metals, an empty column inserted after each failure."""
     pl, err = placement, None
+    floor = 0 if a.dense else None
+    if a.dense and build_track_frame(folded, process, pl, floor).width >= build_track_frame(folded, process, pl).width:
+        raise LayoutError("dense lines: no narrower than a line pitch apart")
     for k in range(a.inserts + 1):
-        frame = build_track_frame(folded, process, pl)
+        frame = build_track_frame(folded, process, pl, floor, a.break_lines)
         try:
             wires, by = routing.route(frame, seed + k, a.metals == 3, last and k == a.inserts)
-            return gridded_cell(folded, process, frame, wires, by, sized)
+            gen = gridded_cell(folded, process, frame, wires, by, sized)
+            if a.dense:
+                # closer lines leave cases the router's conflict model does not cover: KLayout decides
+                chk = check_cell(gen.layout, gen.top, process, sized, None)
+                if not chk.clean:
+                    raise LayoutError(f"dense lines: not clean ({chk.error or chk.drc_by_rule or 'LVS'})")
+            return gen
         except MazeError as e:
             err = e
             pl = insert_column(frame, e.hot, k)

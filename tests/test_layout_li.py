@@ -101,3 +101,22 @@ def test_lef_pins_on_li1_and_power_on_met1():
     for pin in ("VPWR", "VGND"):
         block = text.split(f"PIN {pin}")[1].split(f"END {pin}")[0]
         assert "LAYER met1 ;" in block and "USE" in block
+
+
+def test_dense_lines_are_narrower_and_keep_the_rules():
+    """With ``line_floor=0`` a gate line comes as close to its contact lines as licon.11 allows
+    (0.21 µm: half the poly 0.15, licon.11a 0.05, half licon.1 0.17; not the 0.46 li1 pitch), lines with no gate between keep the pitch, and the frame
+    is narrower; the orchestrator's first row keeps such a layout only when KLayout finds it clean,
+    so the built-in nand3 comes out narrower than lines a pitch apart allow (one column inserted),
+    and clean."""
+    tgt = load_process(TARGET)
+    cell = _builtin()["nbcell__nand3_1"]
+    pl = place(cell, tgt)
+    wide, dense = build_track_frame(cell, tgt, pl), build_track_frame(cell, tgt, pl, line_floor=0)
+    assert dense.width < wide.width
+    gaps = [b - a for a, b in zip(dense.xs, dense.xs[1:])]
+    assert min(gaps) == 210 and all(b - a >= 460 for a, b in zip(wide.xs, wide.xs[1:]))
+    gated = {dense.gate_line[g] for g in range(dense.placement.columns) if dense.gate_line[g] is not None}
+    assert all(gap >= 460 for i, gap in enumerate(gaps) if i not in gated and i + 1 not in gated)
+    gen = assert_drc_lvs_clean(TARGET, "nbcell__nand3_1")
+    assert dense.width <= round(gen.width_um * 1000) < wide.width

@@ -357,6 +357,8 @@ class _Builder:
         self.tpl = process.template
         self.r = load_rules(process)
         self.d = Dims.of(process, self.r)
+        self.line_floor: int | None = None
+        self.break_lines = False
         self.fs = {(f.device, f.index): f for f in list_fingers(cell)}
         self.G = placement.columns
         self.to = lambda um: round(um / self.r.dbu)
@@ -437,11 +439,17 @@ class _Builder:
                                                 self.finger("p", b)) if f] + [2 * d.pad_poly])
             cons.append((2 * a + 1, 2 * b + 1, widest + r["poly.space"]))
         # lines: gate columns with a gate or a spacer (not a diffusion break), contacted diffusion
-        self.is_line = [bool(self.finger("n", c // 2) or self.finger("p", c // 2) or c // 2 in self.placement.spacers)
+        self.is_line = [bool(self.break_lines or self.finger("n", c // 2) or self.finger("p", c // 2)
+                             or c // 2 in self.placement.spacers)
                         if c % 2 else any(self.diff_net(row, c // 2) in self.contacted for row in "np")
                         for c in range(C)]
         cols = [c for c in range(C) if self.is_line[c]]
-        cons += [(a, b, d.pitch) for a, b in zip(cols, cols[1:])]
+        gated = lambda c: c % 2 == 1 and bool(self.finger("n", c // 2) or self.finger("p", c // 2))  # noqa: E731
+        for a, b in zip(cols, cols[1:]):
+            # the rules space a gate from its neighbours; two lines with no gate between (a spacer,
+            # a break) keep the line pitch whatever the floor
+            dense = self.line_floor is not None and (gated(a) or gated(b))
+            cons.append((a, b, self.line_floor if dense else d.pitch))
         edge = self.margin()
         for c in cols:
             edge_l[c], edge_r[c] = max(edge_l[c], edge), max(edge_r[c], edge)
@@ -650,9 +658,14 @@ class _Builder:
                          if y - d.hy1 < rb[3] + sp and y + d.hy1 > rb[1] - sp)
 
 
-def build_track_frame(cell: Cell, process: Process, placement: Placement) -> TrackFrame:
-    """The fixed part of a gridded layout of ``placement`` (raises :class:`LayoutError`)."""
+def build_track_frame(cell: Cell, process: Process, placement: Placement, line_floor: int | None = None,
+                      break_lines: bool = False) -> TrackFrame:
+    """The fixed part of a gridded layout of ``placement`` (raises :class:`LayoutError`);
+    ``line_floor`` (dbu): the least distance between neighbouring lines (default the line pitch;
+    0: only the rules' column spacing); ``break_lines``: a line on every diffusion break too (more
+    routing room, a wider cell)."""
     b = _Builder(cell, process, placement)
+    b.line_floor, b.break_lines = line_floor, break_lines
     lo = max(bx[3] for side, bx in b.rails.values() if side == "bottom")
     hi = min(bx[1] for side, bx in b.rails.values() if side == "top")
     b.ys, b.kind = _tracks(process, b.r, b.d, lo, hi, over_rails=not b.rails_m1)
