@@ -120,3 +120,26 @@ def test_dense_lines_are_narrower_and_keep_the_rules():
     assert all(gap >= 460 for i, gap in enumerate(gaps) if i not in gated and i + 1 not in gated)
     gen = assert_drc_lvs_clean(TARGET, "nbcell__nand3_1")
     assert dense.width <= round(gen.width_um * 1000) < wide.width
+
+
+def test_no_small_holes_in_one_nets_metal():
+    """sky130 hd sdfrtp_1 routes a met2 loop around a hole of less than m2.7's 0.14 µm²; the drawing
+    fills a hole of one net's metal that holds no other net, so the cell is clean (it failed m2.7)."""
+    import klayout.db as kdb
+
+    from conftest import celllib
+    from nbcell.drc.check import check_cell
+    from nbcell.layout.frame import fit_rows
+    from nbcell.library import read_library
+    from nbcell.sizing import size_cell
+
+    lib = read_library(str(celllib("sky130_fd_sc_hd")), None)
+    tgt = load_process(TARGET)
+    cell = next(c for c in lib.cells if c.name == "sky130_fd_sc_hd__sdfrtp_1")
+    sized = fit_rows(size_cell(cell, lib.process, tgt), tgt)
+    gen = generate(sized, tgt)
+    chk = check_cell(gen.layout, gen.top, tgt, sized, None)
+    assert chk.clean, (chk.drc_by_rule, chk.error)
+    for name in ("met1", "met2"):
+        layer = gen.layout.find_layer(*tgt.technology.layer(name))
+        assert kdb.Region(gen.top.begin_shapes_rec(layer)).holes().is_empty(), name

@@ -155,11 +155,22 @@ class _Draw:
         """Fill the gaps narrower than the space between one net's shapes on each metal (a pad
         stretched to its contact and the track beside it, third-metal ends on neighbouring lines
         of close tracks): no other net can lie in such a gap (it would break the space), so the
-        fill only merges the net's own metal."""
+        fill only merges the net's own metal; and the holes of one net's metal that hold no other
+        net."""
         for key, store in (("m0", self.net_m0), ("m1", self.net_m1), ("m2", self.net_m2)):
             h = (self.f.rules.get(f"{key}.space") + 1) // 2
             for net, reg in store.items():
                 store[net] = reg.merged().sized(h).sized(-h)
+            # a hole in one net's metal with no other net inside (a wire loop) is filled: it can
+            # only break the enclosed-area rule (sky130 m1.7, m2.7)
+            for net, reg in store.items():
+                others = db.Region()
+                for other, oreg in store.items():
+                    if other != net:
+                        others += oreg
+                holes = reg.holes().not_interacting(others)
+                if not holes.is_empty():
+                    store[net] = (reg + holes).merged()
 
     def _third(self, net: str, w: NetWires) -> None:
         """The third metal: pads over its vias, wires along the tracks."""
