@@ -8,8 +8,10 @@ inserted where congestion remains (one per failed routing). The first row draws 
 as close as the rules space their columns (sky130: a gate 0.21 µm from its contacts, not a 0.46 µm
 line pitch); the router's conflict model does not cover every case of such close lines, so that
 row's layout is kept only when KLayout's DRC and LVS find it clean. The last gridded row puts a
-line on every diffusion break too, for cells that need the routing room. A gridded frame is routed by the job's
-router; where the routing env's episode ends unclean the host router takes the same frame
+line on every diffusion break too, for cells that need the routing room. Every gridded row first tries
+its frame on the first metal alone (li1 on sky130, Metal1 elsewhere: how the foundry wires most of
+its cells) with a short negotiation, and uses its further metals only where that fails. A gridded
+frame is routed by the job's router; where the routing env's episode ends unclean the host router takes the same frame
 (:data:`ROUTER_FALLBACK`), until the env has failed :data:`ENV_FAILURES` times in the cell. The very
 last routing of the last gridded row negotiates longer: nothing wider is left to fall back on.
 """
@@ -64,6 +66,8 @@ ATTEMPTS: tuple[Attempt, ...] = (
     Attempt("greedy", 0, "free-grid", scale=0.5),
     Attempt("greedy", 1, "free-grid", scale=0.5),
 )
+#: passes and stall limit of the first-metal-alone try on a row's frame before its metals are used
+FIRST_METAL_PASSES = (12, 4)
 #: the router that takes a frame where the job's router ended unclean
 ROUTER_FALLBACK = {"env": "maze", "rl": "maze"}
 #: env episodes of one cell that may end unclean before the host router routes the rest alone (an
@@ -76,23 +80,38 @@ class _Routing:
 
     def __init__(self, name: str):
         self.name, self.failures = name, 0
+        self.first_tried: set = set()  # frames (by what builds them) already tried on the first metal
 
-    def route(self, frame, seed: int, third_metal: bool, last: bool):
+    def route(self, frame, seed: int, metals: int, last: bool):
         passes, stall = (LAST_PASSES, LAST_STALL) if last else (30, STALL)
         fallback = ROUTER_FALLBACK.get(self.name)
         if fallback is None or self.failures < ENV_FAILURES:
             try:
-                return get_router(self.name).route(frame, seed, third_metal, passes, stall), self.name
+                return get_router(self.name).route(frame, seed, metals, passes, stall), self.name
             except MazeError:
                 if fallback is None:
                     raise
                 self.failures += 1
-        return get_router(fallback).route(frame, seed, third_metal, passes, stall), f"{fallback} ({self.name} fallback)"
+        return get_router(fallback).route(frame, seed, metals, passes, stall), f"{fallback} ({self.name} fallback)"
+
+    def first_metal(self, frame, key, seed: int):
+        """``frame`` (built from ``key``) wired on the first metal alone by the job's router (the host
+        router: a short negotiation), or None; the foundry wires most cells so. A failure is not
+        counted against the router, and a frame is tried once (rows that differ only in their
+        further metals share it)."""
+        if key in self.first_tried:
+            return None
+        self.first_tried.add(key)
+        try:
+            return get_router(self.name).route(frame, seed, 1, *FIRST_METAL_PASSES), self.name
+        except MazeError:
+            return None
 
 
 def _gridded(folded: Cell, process: Process, placement: Placement, a: Attempt, seed: int, routing: _Routing,
              last: bool, sized: Cell) -> GeneratedCell:
-    """``placement`` routed on ``a.metals`` metals, an empty column inserted after each failure."""
+    """``placement`` routed on ``a.metals`` metals, an empty column inserted after each failure
+    (its own frame first on the first metal alone)."""
     pl, err = placement, None
     floor = 0 if a.dense else None
     if a.dense and build_track_frame(folded, process, pl, floor).width >= build_track_frame(folded, process, pl).width:
@@ -100,7 +119,8 @@ def _gridded(folded: Cell, process: Process, placement: Placement, a: Attempt, s
     for k in range(a.inserts + 1):
         frame = build_track_frame(folded, process, pl, floor, a.break_lines)
         try:
-            wires, by = routing.route(frame, seed + k, a.metals == 3, last and k == a.inserts)
+            got = routing.first_metal(frame, (pl, floor, a.break_lines), seed) if k == 0 else None
+            wires, by = got or routing.route(frame, seed + k, a.metals, last and k == a.inserts)
             gen = gridded_cell(folded, process, frame, wires, by, sized)
             if a.dense:
                 # closer lines leave cases the router's conflict model does not cover: KLayout decides

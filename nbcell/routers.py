@@ -17,16 +17,16 @@ from nbcell.layout.tracks import TrackFrame
 class Router(Protocol):
     name: str
 
-    def route(self, frame: TrackFrame, seed: int, third_metal: bool, passes: int, stall: int) -> dict[str, NetWires]:
-        """Every net's wires on ``frame`` (the third metal only when ``third_metal``); ``passes`` and
+    def route(self, frame: TrackFrame, seed: int, metals: int, passes: int, stall: int) -> dict[str, NetWires]:
+        """Every net's wires on ``frame`` on ``metals`` routing metals (1: the first alone); ``passes`` and
         ``stall`` bound the host router's negotiation."""
 
 
 class HostRouter:
     name = "maze"
 
-    def route(self, frame: TrackFrame, seed: int, third_metal: bool, passes: int, stall: int) -> dict[str, NetWires]:
-        return route_tracks(frame, seed, passes, third_metal, stall)
+    def route(self, frame: TrackFrame, seed: int, metals: int, passes: int, stall: int) -> dict[str, NetWires]:
+        return route_tracks(frame, seed, passes, metals, stall)
 
 
 class EnvRouter:
@@ -35,7 +35,7 @@ class EnvRouter:
     def __init__(self, name: str):
         self.name = name
 
-    def route(self, frame: TrackFrame, seed: int, third_metal: bool, passes: int, stall: int) -> dict[str, NetWires]:
+    def route(self, frame: TrackFrame, seed: int, metals: int, passes: int, stall: int) -> dict[str, NetWires]:
         from nbcell.env.route import GridTooLarge
         from nbcell.policies.route import PathFinder, route_in_env
 
@@ -46,7 +46,7 @@ class EnvRouter:
         else:
             policy = PathFinder()
         try:
-            return route_in_env(frame, seed, third_metal, policy)
+            return route_in_env(frame, seed, metals, policy)
         except GridTooLarge as e:
             raise MazeError(f"cell {frame.cell.name}: {e}") from e
 

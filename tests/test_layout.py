@@ -183,7 +183,7 @@ def test_third_metal_routes_a_congested_cell_clean():
     frame = build_track_frame(cell, tgt, place(cell, tgt))
     with pytest.raises(MazeError):
         route_tracks(frame)
-    wires = route_tracks(frame, third_metal=True)
+    wires = route_tracks(frame, metals=3)
     assert any(w.vias2 for w in wires.values())
     ly = db.Layout()
     ly.dbu = tgt.technology.dbu
@@ -194,3 +194,27 @@ def test_third_metal_routes_a_congested_cell_clean():
     assert drc.violations == 0, drc.by_rule
     lvs = run_lvs(ly, top, tgt, cell)
     assert lvs.match and lvs.pins_ok, lvs.messages
+
+
+@pytest.mark.parametrize("name", ["nbcell__inv_1", "nbcell__nor2_1", "nbcell__and2_1"])
+def test_first_metal_alone_routes_small_cells_clean(name):
+    """Small cells route on Metal1 alone (as the foundry wires its cells): no second metal, no
+    via, and the drawn cell is DRC-clean and LVS-matching; ``port`` reports them on one metal."""
+    from nbcell.layout.frame import fit_rows
+    from nbcell.layout.gridded import draw_gridded
+    from nbcell.layout.maze import route_tracks
+
+    tgt = load_process(TARGET)
+    cell = fit_rows(_builtin()[name], tgt)
+    frame = build_track_frame(cell, tgt, place(cell, tgt))
+    wires = route_tracks(frame, metals=1)
+    assert all(not w.m1 and not w.vias and not w.m2 for w in wires.values())
+    ly = db.Layout()
+    ly.dbu = tgt.technology.dbu
+    top = ly.create_cell(cell.name)
+    draw_gridded(frame, wires, ly, top)
+    drc = run_drc(ly, top, tgt.technology)
+    assert drc.violations == 0, drc.by_rule
+    lvs = run_lvs(ly, top, tgt, _builtin()[name])
+    assert lvs.match and lvs.pins_ok, lvs.messages
+    assert generate(_builtin()[name], tgt).metals == 1

@@ -225,7 +225,7 @@ def test_third_metal_line_ends_conflict_on_neighbouring_lines() -> None:
     of one track come within M3.2a, one line further apart they do not; proxy and host router agree."""
     tgt = load_process(TARGET)
     cell = builtin_sized(TARGET)["nbcell__nand2_1"]
-    p = renv.route_problem(build_track_frame(cell, tgt, place(cell, tgt, 0)), third_metal=True)
+    p = renv.route_problem(build_track_frame(cell, tgt, place(cell, tgt, 0)), metals=3)
     assert np.asarray(p.grid.xany[2, 0])[p.maze.c0:p.maze.c1 - 1].all() and p.frame.x_class(2, p.maze.c0, 1) == 2
     state, _ = renv.reset(p.grid)
     t = int(np.argmax(np.asarray(p.grid.m2_ok).any(0)))
@@ -234,7 +234,7 @@ def test_third_metal_line_ends_conflict_on_neighbouring_lines() -> None:
         use = state.use.at[0, 2, c, t].set(True).at[1, 2, c + gap, t].set(True)
         v = renv.violations(state.replace(use=use))
         assert bool(np.asarray(v.spacing)[c, t]) == bad
-        mz = Maze(p.frame, 0, True)
+        mz = Maze(p.frame, 0, 3)
         for net in ("x", "y"):
             mz.paths[net], mz.contacts[net] = [], set()
         a, b = mz.id(2, c, t), mz.id(2, c + gap, t)

@@ -65,10 +65,13 @@ class NetWires:
 
 
 class Maze:
-    def __init__(self, f: TrackFrame, seed: int = 0, third_metal: bool = False):
+    def __init__(self, f: TrackFrame, seed: int = 0, metals: int = 2):
         self.f = f
         d, r = f.dims, f.rules
-        self.L = 3 if third_metal and d.third_metal else 2
+        if isinstance(metals, bool) or metals not in (1, 2, 3):
+            raise ValueError(f"routing metals must be 1, 2 or 3, not {metals!r}")
+        # routing layers: 1 the first metal alone, 3 only where the process has a third
+        self.L = 3 if metals >= 3 and d.third_metal else max(1, min(metals, 2))
         self.NT = len(f.ys)
         # tracks the first metal may use (the rest carry the second metal only)
         self.m0_tracks = [t for t, k in enumerate(f.track_kind) if k != "m2"]
@@ -160,7 +163,7 @@ class Maze:
                 yield n - 1, COST_V0
             if t < self.t_hi:
                 yield n + 1, COST_V0
-            if self.m1_ok[t]:
+            if self.L > 1 and self.m1_ok[t]:
                 yield n + self.NL * self.NT, COST_VIA
             for net in self.rails:
                 side = self.f.rails[net][0]
@@ -571,8 +574,9 @@ def _islands(w: NetWires) -> list[set[tuple[int, int]]]:
     return [groups[k] for k in sorted(groups)]
 
 
-def route_tracks(f: TrackFrame, seed: int = 0, passes: int = 30, third_metal: bool = False,
+def route_tracks(f: TrackFrame, seed: int = 0, passes: int = 30, metals: int = 2,
                  stall: int = STALL) -> dict[str, NetWires]:
-    """Route every net of ``f`` (on the third metal too if asked and the process allows it);
-    raises :class:`MazeError` when congestion remains (after ``stall`` passes without progress)."""
-    return Maze(f, seed, third_metal).run(passes, stall)
+    """Route every net of ``f`` on ``metals`` routing metals (1: the first alone; 3: a third too,
+    where the process has one); raises :class:`MazeError` when congestion remains (after ``stall``
+    passes without progress)."""
+    return Maze(f, seed, metals).run(passes, stall)

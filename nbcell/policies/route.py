@@ -130,9 +130,9 @@ class PathFinder(RoutePolicy):
         return finish(problem, state, done, ret, self.name)
 
 
-def route_in_env(frame: TrackFrame, seed: int = 0, third_metal: bool = False,
+def route_in_env(frame: TrackFrame, seed: int = 0, metals: int = 2,
                  policy: RoutePolicy | None = None) -> dict[str, NetWires]:
     """Route ``frame`` through the routing env (raises :class:`MazeError` or
     :class:`~nbcell.env.route.GridTooLarge` when it cannot)."""
-    problem = renv.route_problem(frame, third_metal)
+    problem = renv.route_problem(frame, metals)
     return (policy or PathFinder()).route(problem, seed).wires

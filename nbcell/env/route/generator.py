@@ -41,7 +41,7 @@ class RouteProblem:
     grid: Grid
     nets: list[str]            # net id -> name
     terminals: list[str]       # terminal id -> description ("rail" for a supply's rail)
-    third_metal: bool
+    metals: int               # routing metals asked for (the maze's L is what the process allows)
 
     @property
     def horizon(self) -> int:
@@ -50,9 +50,9 @@ class RouteProblem:
         return len(self.terminals) + 16 * max(1, len(self.nets))
 
 
-def route_problem(frame: TrackFrame, third_metal: bool = False) -> RouteProblem:
+def route_problem(frame: TrackFrame, metals: int = 2) -> RouteProblem:
     """Pad ``frame``'s grid and terminals into their bucket (raises :class:`GridTooLarge`)."""
-    mz = Maze(frame, 0, third_metal)
+    mz = Maze(frame, 0, metals)
     NLr, NTr = frame.lines, len(frame.ys)
     NT = _up(NTr, TRACK_BUCKETS)
     nets: list[str] = []
@@ -93,7 +93,8 @@ def route_problem(frame: TrackFrame, third_metal: bool = False) -> RouteProblem:
     m1 = np.zeros((NL, NT), bool)
     m2 = np.zeros((NL, NT), bool)
     m0[mz.c0:mz.c1, mz.t_lo:mz.t_hi + 1] = True
-    m1[mz.c0:mz.c1, :NTr] = np.array(mz.m1_ok)
+    if mz.L > 1:
+        m1[mz.c0:mz.c1, :NTr] = np.array(mz.m1_ok)
     if mz.L == 3:
         m2[mz.c0:mz.c1, mz.t_lo:mz.t_hi + 1] = True
     fixed = np.full((NL, NT), NO, np.int32)
@@ -135,13 +136,13 @@ def route_problem(frame: TrackFrame, third_metal: bool = False) -> RouteProblem:
         needs_stub=jnp.asarray((2 * d.hx0) * (2 * d.hy0) < r.area("m0.area")),
         vias=jnp.asarray(vias),
         n_terms=jnp.int32(len(names)), n_nets=jnp.int32(len(nets)))
-    return RouteProblem(frame, mz, grid, nets, names, third_metal)
+    return RouteProblem(frame, mz, grid, nets, names, metals)
 
 
 def to_wires(problem: RouteProblem, state: RouteState) -> dict[str, NetWires]:
     """The finished ``state`` (one cell, host arrays) as the host router's wires; the host's final
     conflict test and stub pass run on them (raises :class:`MazeError` where they disagree)."""
-    mz = Maze(problem.frame, 0, problem.third_metal)
+    mz = Maze(problem.frame, 0, problem.metals)
     S = {k: np.asarray(getattr(state, k)) for k in ("use", "contacts", "e0h", "e0v", "e1h", "e1v", "e2h",
                                                     "via1", "via2", "drop")}
     routes = {}
