@@ -142,6 +142,20 @@ def test_pathfinder_is_deterministic() -> None:
         assert a.wires[net].m0 == b.wires[net].m0 and a.wires[net].vias == b.wires[net].vias
 
 
+def test_first_metal_alone_in_the_env() -> None:
+    """With one routing metal the env's grid has no second-metal node, and the reference policy
+    routes a small cell with no via, as the host router does."""
+    tgt = load_process(TARGET)
+    cell = builtin_sized(TARGET)["nbcell__inv_1"]
+    frame = build_track_frame(cell, tgt, place(cell, tgt, 0))
+    p = renv.route_problem(frame, metals=1)
+    assert not np.asarray(p.grid.m1_ok).any() and not np.asarray(p.grid.m2_ok).any()
+    wires = PathFinder().route(p, seed=0).wires
+    assert wires and all(not w.m1 and not w.vias for w in wires.values())
+    with pytest.raises(ValueError, match="routing metals"):
+        Maze(frame, 0, True)
+
+
 def test_li_grid_keeps_the_second_metal_off_the_rail_track() -> None:
     p = problem("nbcell__nand2_1", "sky130_hd")
     m1 = np.asarray(p.grid.m1_ok)
