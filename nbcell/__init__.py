@@ -1,3 +1,3 @@
 """nbcell: port standard-cell libraries to a new process."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

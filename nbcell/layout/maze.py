@@ -71,7 +71,7 @@ class Maze:
         if isinstance(metals, bool) or metals not in (1, 2, 3):
             raise ValueError(f"routing metals must be 1, 2 or 3, not {metals!r}")
         # routing layers: 1 the first metal alone, 3 only where the process has a third
-        self.L = 3 if metals >= 3 and d.third_metal else max(1, min(metals, 2))
+        self.L = 3 if metals == 3 and d.third_metal else min(metals, 2)
         self.NT = len(f.ys)
         # tracks the first metal may use (the rest carry the second metal only)
         self.m0_tracks = [t for t, k in enumerate(f.track_kind) if k != "m2"]
